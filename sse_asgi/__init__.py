@@ -1,0 +1,34 @@
+"""sse-asgi: Server-Sent Events for any ASGI application.
+
+Example::
+
+    from sse_asgi import ServerSentEvent
+
+    ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
+    # b'event: greeting\\nid: 1\\ndata: {"msg":"hi"}\\n\\n'
+
+Importing this package never imports starlette, fastapi or redis; their
+integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi`` and
+``sse_asgi.redis``.
+"""
+
+from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
+from ._errors import InvalidEventError, SSEError
+from ._event import ServerSentEvent
+from ._response import EventSourceResponse, last_event_id
+from ._shutdown import close_all_streams
+
+__all__ = [
+    "EventDecoder",
+    "EventSourceResponse",
+    "InvalidEventError",
+    "ReceivedEvent",
+    "SSEError",
+    "ServerSentEvent",
+    "aiter_events",
+    "close_all_streams",
+    "iter_events",
+    "last_event_id",
+]
+
+__version__ = "0.1.0"

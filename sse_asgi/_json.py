@@ -1,0 +1,130 @@
+"""Serialization: Python values to compact UTF-8 JSON bytes.
+
+orjson does the common cases (dicts, lists, str, numbers, dataclasses,
+datetime, UUID, Enum) in native code; pydantic models are handed to their own
+Rust serializer and spliced in as ``orjson.Fragment`` so they never take a
+dict round-trip. Anything neither knows natively (Decimal, set, timedelta,
+big ints, non-str dict keys, ...) falls back to ``pydantic_core.to_json``.
+
+Every output is a single line: compact JSON escapes CR and LF inside strings,
+which is what lets the encoder put it on one ``data:`` line unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pydantic_core
+from pydantic import TypeAdapter
+
+from ._errors import InvalidEventError, describe_char
+
+__all__ = ["dumps", "item_serializer", "json_default"]
+
+_Fragment = orjson.Fragment
+_to_json = pydantic_core.to_json
+
+
+def json_default(value: Any) -> Any:
+    """orjson's ``default`` hook: pydantic models as a pre-serialized fragment."""
+    serializer = getattr(type(value), "__pydantic_serializer__", None)
+    if serializer is not None:
+        return _Fragment(serializer.to_json(value))
+    # orjson turns this into its own TypeError, which sends dumps() to the
+    # pydantic fallback that knows Decimal, set, timedelta and friends.
+    raise TypeError
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize ``value`` to compact UTF-8 JSON (no ASCII escaping).
+
+    Raises :class:`TypeError` naming the type when ``value`` (or something
+    inside it) is not JSON-serializable, and :class:`InvalidEventError` for a
+    string that cannot be UTF-8 encoded (a lone surrogate).
+
+    Example::
+
+        >>> dumps({"msg": "héllo", "n": 1})
+        b'{"msg":"h\\xc3\\xa9llo","n":1}'
+    """
+    try:
+        return orjson.dumps(value, default=json_default)
+    except TypeError:
+        return _fallback(value)
+
+
+def _fallback(value: Any) -> bytes:
+    try:
+        return _to_json(value, inf_nan_mode="null")
+    except pydantic_core.PydanticSerializationError as exc:
+        surrogate = _find_surrogate(value)
+        if surrogate is not None:
+            raise InvalidEventError(
+                "data",
+                f"contains {describe_char(surrogate)}, which cannot be encoded as UTF-8",
+            ) from None
+        raise TypeError(
+            f"ServerSentEvent.data is not JSON serializable: {_culprit(exc, value)}"
+        ) from None
+
+
+def _culprit(exc: Exception, value: Any) -> str:
+    # pydantic names the innermost unknown type in its message; fall back to
+    # the outer type if it ever stops doing so.
+    text = str(exc)
+    marker = "unknown type: "
+    if marker in text:
+        return "object of type " + text.split(marker, 1)[1].strip()
+    return f"object of type {type(value).__qualname__!r} ({text})"
+
+
+def _find_surrogate(value: Any, _depth: int = 0) -> str | None:
+    """The first lone surrogate in any string inside ``value`` (error path only)."""
+    if _depth > 100:
+        return None
+    if isinstance(value, str):
+        for char in value:
+            if "\ud800" <= char <= "\udfff":
+                return char
+        return None
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    elif hasattr(value, "__dict__"):
+        items = list(vars(value).values())
+    else:
+        return None
+    for item in items:
+        found = _find_surrogate(item, _depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def item_serializer(item_type: Any, *, by_alias: bool | None = None) -> Callable[[Any], bytes]:
+    """A function that validates one item against ``item_type`` and returns its JSON.
+
+    Validation and serialization both run in pydantic's Rust core: an item
+    that already is an instance of a model is not copied, a dict is validated
+    into the model, and the JSON comes straight from the core serializer with
+    no intermediate dict. ``by_alias=None`` follows the model's own
+    configuration, as ``model_dump_json()`` does.
+
+    Example::
+
+        >>> class Item(BaseModel):
+        ...     name: str
+        >>> item_serializer(Item)({"name": "Plumbus"})
+        b'{"name":"Plumbus"}'
+    """
+    adapter: TypeAdapter[Any] = TypeAdapter(item_type)
+    validate = adapter.validator.validate_python
+    to_json = adapter.serializer.to_json
+
+    def serialize(item: Any) -> bytes:
+        return to_json(validate(item), by_alias=by_alias)
+
+    return serialize

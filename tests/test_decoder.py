@@ -1,0 +1,287 @@
+"""EventDecoder against the WHATWG algorithm: every case whole, byte by byte, and in random splits."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+
+from sse_asgi import EventDecoder, ReceivedEvent, aiter_events, iter_events
+
+E = ReceivedEvent
+
+
+def feed_whole(stream: bytes, last_event_id: str = "") -> list[ReceivedEvent]:
+    return EventDecoder(last_event_id).feed(stream)
+
+
+def feed_bytewise(stream: bytes, last_event_id: str = "") -> list[ReceivedEvent]:
+    decoder = EventDecoder(last_event_id)
+    return [event for i in range(len(stream)) for event in decoder.feed(stream[i : i + 1])]
+
+
+def feed_random(stream: bytes, seed: int, last_event_id: str = "") -> list[ReceivedEvent]:
+    rng = random.Random(seed)
+    decoder = EventDecoder(last_event_id)
+    events: list[ReceivedEvent] = []
+    i = 0
+    while i < len(stream):
+        j = i + rng.randint(0, 7)  # includes empty chunks
+        events += decoder.feed(stream[i:j])
+        i = j
+    return events
+
+
+def decode_every_way(stream: bytes) -> list[ReceivedEvent]:
+    """Decode whole, byte by byte, in random splits and with an unfinished event appended;
+    assert they all agree and return the result."""
+    whole = feed_whole(stream)
+    assert feed_bytewise(stream) == whole
+    for seed in range(20):
+        assert feed_random(stream, seed) == whole
+    # Trailing data that never gets its blank line changes nothing.
+    assert feed_whole(stream + b"data: never dispatched\nid: 99") == whole
+    return whole
+
+
+# The examples of WHATWG HTML section 9.2.6 (and 9.2.5), verbatim.
+SPEC_EXAMPLES = [
+    pytest.param(
+        b"data: YHOO\ndata: +2\ndata: 10\n\n",
+        [E(data="YHOO\n+2\n10")],
+        id="stock-ticker",
+    ),
+    pytest.param(
+        b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n",
+        [E(data="first event", id="1"), E(data="second event", id=""), E(data=" third event")],
+        id="four-blocks",
+    ),
+    pytest.param(
+        b"data\n\ndata\ndata\n\ndata:",
+        [E(data=""), E(data="\n")],
+        id="empty-data-blocks",
+    ),
+    pytest.param(
+        b"data:test\n\ndata: test\n\n",
+        [E(data="test"), E(data="test")],
+        id="space-after-colon",
+    ),
+    pytest.param(
+        b"event: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\nevent: add\ndata: 113411\n\n",
+        [
+            E(event="add", data="73857293"),
+            E(event="remove", data="2153"),
+            E(event="add", data="113411"),
+        ],
+        id="event-types",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), SPEC_EXAMPLES)
+def test_spec_examples(stream: bytes, expected: list[ReceivedEvent]) -> None:
+    assert decode_every_way(stream) == expected
+
+
+CASES = [
+    # line endings, and only the spec's three
+    pytest.param(b"data: a\r\n\r\n", [E(data="a")], id="crlf"),
+    pytest.param(b"data: a\r\r", [E(data="a")], id="cr"),
+    pytest.param(b"data: a\rdata: b\r\ndata: c\n\n", [E(data="a\nb\nc")], id="mixed-endings"),
+    pytest.param(b"data: a\r\n\r\ndata: b\n\n", [E(data="a"), E(data="b")], id="crlf-then-lf"),
+    pytest.param(b"data: a\n\r\n", [E(data="a")], id="lf-then-crlf"),
+    pytest.param(b"data: a\r\n\n", [E(data="a")], id="crlf-then-lf-blank"),
+    pytest.param(b"data: a\n\r\r", [E(data="a")], id="blank-cr-then-cr"),
+    pytest.param(
+        "data: a\u2028b\x0bc\x0cd\x85e\x1cf\n\n".encode(),
+        [E(data="a\u2028b\x0bc\x0cd\x85e\x1cf")],
+        id="non-breaks-kept",
+    ),
+    # field parsing
+    pytest.param(b"data:no-space\n\n", [E(data="no-space")], id="no-space"),
+    pytest.param(b"data:  two\n\n", [E(data=" two")], id="only-one-space-stripped"),
+    pytest.param(b"data:\ttab\n\n", [E(data="\ttab")], id="tab-not-stripped"),
+    pytest.param(b"data: a:b: c\n\n", [E(data="a:b: c")], id="colons-in-value"),
+    pytest.param(b"Data: x\nDATA: y\n\n", [], id="names-case-sensitive"),
+    pytest.param(b"data : x\n\n", [], id="space-before-colon-is-another-name"),
+    pytest.param(b"foo: bar\ndata: x\n\n", [E(data="x")], id="unknown-field-ignored"),
+    pytest.param(b":comment\n: more\ndata: x\n:\n\n", [E(data="x")], id="comments"),
+    pytest.param(b"data\n\n", [E(data="")], id="name-only-line"),
+    pytest.param(b"data: \n\n", [E(data="")], id="empty-value"),
+    pytest.param(b"data: a\ndata\ndata: b\n\n", [E(data="a\n\nb")], id="empty-line-in-middle"),
+    pytest.param(
+        b"data: a\n\n\n\n\ndata: b\n\n", [E(data="a"), E(data="b")], id="extra-blank-lines"
+    ),
+    # event type
+    pytest.param(
+        b"event: x\ndata: 1\n\ndata: 2\n\n", [E(event="x", data="1"), E(data="2")], id="type-resets"
+    ),
+    pytest.param(b"event: x\n\ndata: 1\n\n", [E(data="1")], id="type-reset-without-dispatch"),
+    pytest.param(b"event:\ndata: 1\n\n", [E(data="1")], id="empty-type-is-message"),
+    pytest.param(b"event: a\nevent: b\ndata: 1\n\n", [E(event="b", data="1")], id="last-type-wins"),
+    pytest.param(b"event: a\0b\ndata: 1\n\n", [E(event="a\0b", data="1")], id="nul-in-type"),
+    # id
+    pytest.param(
+        b"id: 1\ndata: a\n\ndata: b\n\n",
+        [E(id="1", data="a"), E(id="1", data="b")],
+        id="id-persists",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid\ndata: b\n\n",
+        [E(id="1", data="a"), E(id="", data="b")],
+        id="id-reset",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\0\ndata: b\n\n",
+        [E(id="1", data="a"), E(id="1", data="b")],
+        id="id-with-nul-ignored",
+    ),
+    pytest.param(b"id: 5\n\ndata: a\n\n", [E(id="5", data="a")], id="id-only-block-commits"),
+    pytest.param(b"data: a\nid: 3\n\n", [E(id="3", data="a")], id="id-after-data"),
+    pytest.param(b"id:  x\ndata: a\n\n", [E(id=" x", data="a")], id="id-leading-space"),
+    # retry
+    pytest.param(
+        b"retry: 5000\ndata: a\n\ndata: b\n\n",
+        [E(data="a", retry=5000), E(data="b")],
+        id="retry-per-block",
+    ),
+    pytest.param(b"retry: +5\ndata: a\n\n", [E(data="a")], id="retry-plus"),
+    pytest.param(b"retry: -5\ndata: a\n\n", [E(data="a")], id="retry-minus"),
+    pytest.param(b"retry: 5.0\ndata: a\n\n", [E(data="a")], id="retry-float"),
+    pytest.param(b"retry:  5\ndata: a\n\n", [E(data="a")], id="retry-extra-space"),
+    pytest.param(b"retry: 5 \ndata: a\n\n", [E(data="a")], id="retry-trailing-space"),
+    pytest.param("retry: ٣\ndata: a\n\n".encode(), [E(data="a")], id="retry-arabic-digit"),
+    pytest.param("retry: ³\ndata: a\n\n".encode(), [E(data="a")], id="retry-superscript"),
+    pytest.param(b"retry:\ndata: a\n\n", [E(data="a")], id="retry-empty"),
+    pytest.param(b"retry: 007\ndata: a\n\n", [E(data="a", retry=7)], id="retry-leading-zeros"),
+    pytest.param(
+        b"retry: 1\nretry: x\ndata: a\n\n", [E(data="a", retry=1)], id="retry-invalid-keeps-valid"
+    ),
+    # BOM and UTF-8
+    pytest.param(b"\xef\xbb\xbfdata: a\n\n", [E(data="a")], id="bom-stripped"),
+    pytest.param(b"\xef\xbb\xbf\xef\xbb\xbfdata: a\n\n", [], id="second-bom-is-content"),
+    pytest.param(b"data: \xef\xbb\xbfa\n\n", [E(data="\ufeffa")], id="bom-later-is-content"),
+    pytest.param(b"data: \xff\xfe\n\n", [E(data="\ufffd\ufffd")], id="invalid-utf8-replaced"),
+    pytest.param(b"data: \xf0\x9f\x98\n\n", [E(data="\ufffd")], id="truncated-sequence-replaced"),
+    pytest.param(
+        b"data: \xed\xa0\x80\n\n", [E(data="\ufffd\ufffd\ufffd")], id="encoded-surrogate-replaced"
+    ),
+    pytest.param("data: 世界 😀\n\n".encode(), [E(data="世界 😀")], id="multibyte"),
+    # unfinished trailing event
+    pytest.param(b"data: a\n\ndata: b\n", [E(data="a")], id="unfinished-discarded"),
+    pytest.param(b"data: a", [], id="unterminated-line"),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), CASES)
+def test_cases(stream: bytes, expected: list[ReceivedEvent]) -> None:
+    assert decode_every_way(stream) == expected
+
+
+def test_cr_lf_split_across_chunks_is_one_line_break() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\n") == []  # the LF of CRLF, not a blank line
+    assert decoder.feed(b"\r") == [E(data="a")]
+    assert decoder.feed(b"\n") == []  # again the LF of a CRLF
+    assert decoder.feed(b"data: b\n\n") == [E(data="b")]
+
+
+def test_cr_pending_survives_an_empty_chunk_and_a_partial_utf8_chunk() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"") == []
+    assert decoder.feed(b"\n\r\ndata: \xe4") == [E(data="a")]
+    assert decoder.feed(b"\xb8\x96\n\n") == [E(data="世")]
+
+
+def test_bom_split_across_chunks() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"\xef") == []
+    assert decoder.feed(b"\xbb") == []
+    assert decoder.feed(b"\xbfdata: a\n\n") == [E(data="a")]
+
+
+def test_last_event_id_and_retry_state() -> None:
+    decoder = EventDecoder(last_event_id="start")
+    assert decoder.last_event_id == "start"
+    assert decoder.retry is None
+    assert decoder.feed(b"data: a\n\n") == [E(data="a", id="start")]
+    decoder.feed(b"id: 9\nretry: 100\n")
+    assert decoder.last_event_id == "start"  # committed only at the blank line
+    assert decoder.retry == 100  # the reconnection time takes effect at once
+    assert decoder.feed(b"\n") == []  # nothing to dispatch, but the id is committed
+    assert decoder.last_event_id == "9"
+    decoder.feed(b"retry: nope\n\n")
+    assert decoder.retry == 100
+
+
+def test_iter_events_and_reconnection_id() -> None:
+    events = list(iter_events([b"id: 1\ndata: a\n\nda", b"ta: b\n\n"], last_event_id="0"))
+    assert events == [E(data="a", id="1"), E(data="b", id="1")]
+    assert list(iter_events([b"data: x\n\n"], last_event_id="7")) == [E(data="x", id="7")]
+
+
+@pytest.mark.anyio
+async def test_aiter_events() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in (b"event: t\nda", b'ta: {"n": 1}\n', b"\n"):
+            yield chunk
+
+    events = [event async for event in aiter_events(chunks())]
+    assert events == [E(event="t", data='{"n": 1}')]
+    assert events[0].json() == {"n": 1}
+
+
+def test_received_event_is_frozen() -> None:
+    event = E(data="x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.data = "y"  # type: ignore[misc]
+    assert (event.event, event.id, event.retry) == ("message", "", None)
+
+
+class TestMaxEventSize:
+    def test_overlong_line_drops_only_its_event(self) -> None:
+        decoder = EventDecoder(max_event_size=100)
+        stream = b"data: ok\n\n" + b"data: " + b"x" * 1000 + b"\nevent: bad\n\ndata: after\n\n"
+        assert decoder.feed(stream) == [E(data="ok"), E(data="after")]
+        assert decoder.dropped_events == 1
+
+    def test_overlong_line_fed_in_pieces_is_never_buffered(self) -> None:
+        decoder = EventDecoder(max_event_size=100)
+        decoder.feed(b"data: ")
+        for _ in range(1000):
+            assert decoder.feed(b"y" * 64) == []
+            assert len(decoder._line) <= 100 + 64  # bounded, whatever the line length
+        assert decoder.feed(b"\ndata: still dropped\n\ndata: next\n\n") == [E(data="next")]
+        assert decoder.dropped_events == 1
+
+    def test_many_data_lines_are_capped_too(self) -> None:
+        decoder = EventDecoder(max_event_size=100)
+        events = decoder.feed(b"data: 0123456789\n" * 50 + b"\n" + b"data: fine\n\n")
+        assert events == [E(data="fine")]
+        assert sum(len(x) for x in decoder._data) == 0
+        assert decoder.dropped_events == 1
+
+    def test_events_at_the_limit_pass(self) -> None:
+        decoder = EventDecoder(max_event_size=10)
+        assert decoder.feed(b"data: 123456789\n\n") == [E(data="123456789")]
+        assert decoder.dropped_events == 0
+
+    def test_default_cap_is_documented(self) -> None:
+        from sse_asgi._decoder import DEFAULT_MAX_EVENT_SIZE
+
+        assert DEFAULT_MAX_EVENT_SIZE == 16 * 1024 * 1024
+        assert "max_event_size" in (EventDecoder.__doc__ or "")
+
+
+def _streams() -> Iterable[bytes]:
+    for param in [*SPEC_EXAMPLES, *CASES]:
+        yield param.values[0]  # type: ignore[misc]
+
+
+def test_concatenated_cases_decode_consistently() -> None:
+    stream = b"\n\n".join(_streams()) + b"\n\n"
+    decode_every_way(stream)

@@ -1,0 +1,188 @@
+"""End to end: EventSourceResponse on real servers over loopback.
+
+Every test runs on uvicorn (httptools and h11), hypercorn and granian, each
+with its default settings, serving ``tests/e2e_app.py`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sse_asgi import EventDecoder, ReceivedEvent
+
+from .servers import SERVERS, RunningServer, run_server
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    markers = folder / "markers"
+    markers.mkdir()
+    with run_server(request.param, folder, env={"SSE_ASGI_MARKERS": str(markers)}) as running:
+        yield running
+
+
+def markers(server: RunningServer, name: str) -> int:
+    return len(list((server.log_path.parent / "markers").glob(f"{name}-*")))
+
+
+def wait_for_marker(server: RunningServer, name: str, before: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while markers(server, name) <= before:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name!r} generator's finally did not run:\n{server.log()}")
+        time.sleep(0.02)
+
+
+class Stream:
+    """A streaming HTTP response decoded with our decoder."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.decoder = EventDecoder()
+        self.raw = b""
+        self._chunks = response.iter_raw()
+        self._pending: list[ReceivedEvent] = []
+
+    def next_event(self) -> ReceivedEvent:
+        while not self._pending:
+            chunk = next(self._chunks)
+            self.raw += chunk
+            self._pending += self.decoder.feed(chunk)
+        return self._pending.pop(0)
+
+    def read_until(self, fragment: bytes) -> None:
+        while fragment not in self.raw:
+            chunk = next(self._chunks)
+            self.raw += chunk
+            self._pending += self.decoder.feed(chunk)
+
+    def rest(self) -> list[ReceivedEvent]:
+        for chunk in self._chunks:
+            self.raw += chunk
+            self._pending += self.decoder.feed(chunk)
+        events, self._pending = self._pending, []
+        return events
+
+
+@contextlib.contextmanager
+def open_stream(server: RunningServer, path: str, **kwargs: Any) -> Iterator[Stream]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        request = client.build_request(kwargs.pop("method", "GET"), path, **kwargs)
+        response = client.send(request, stream=True)
+        try:
+            yield Stream(response)
+        finally:
+            response.close()
+
+
+def test_headers_and_events(server: RunningServer) -> None:
+    with open_stream(server, "/count?n=5") as stream:
+        response = stream.response
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        events = stream.rest()
+    assert [(e.id, e.json()) for e in events] == [(str(i), {"i": i}) for i in range(5)]
+
+
+def test_ping_when_idle(server: RunningServer) -> None:
+    with open_stream(server, "/idle?ping=0.2") as stream:
+        assert stream.next_event() == ReceivedEvent(data='"hello"', event="greeting")
+        started = time.monotonic()
+        stream.read_until(b": ping\n\n")
+        assert time.monotonic() - started >= 0.15
+
+
+def test_no_ping_while_busy(server: RunningServer) -> None:
+    with open_stream(server, "/count?n=25&delay=0.02&ping=0.15") as stream:
+        events = stream.rest()
+    assert len(events) == 25
+    assert b": ping" not in stream.raw
+
+
+def test_disconnect_closes_async_generator(server: RunningServer) -> None:
+    before = markers(server, "idle")
+    with open_stream(server, "/idle") as stream:
+        stream.next_event()
+        stream.response.close()
+    wait_for_marker(server, "idle", before)
+
+
+def test_disconnect_closes_sync_generator(server: RunningServer) -> None:
+    before = markers(server, "sync")
+    with open_stream(server, "/sync") as stream:
+        assert stream.next_event().json() == {"tick": 0}
+        assert stream.next_event().json() == {"tick": 1}
+        stream.response.close()
+    wait_for_marker(server, "sync", before)
+
+
+def test_mid_stream_error_delivers_prior_events(server: RunningServer) -> None:
+    with open_stream(server, "/error") as stream:
+        events = stream.rest()  # ends cleanly: no protocol error
+    assert [e.data for e in events[:3]] == ["0", "1", "2"]
+    assert events[3].event == "error"
+    assert events[3].json() == {"error": "mid-stream failure"}
+    assert len(events) == 4
+
+
+def test_error_before_first_event_is_an_http_error(server: RunningServer) -> None:
+    response = httpx.get(server.url + "/early-error", timeout=10)
+    assert response.status_code == 500
+    assert response.headers.get("content-type") != "text/event-stream; charset=utf-8"
+
+
+def test_head_sends_headers_only(server: RunningServer) -> None:
+    before = markers(server, "count")
+    response = httpx.head(server.url + "/count?n=3", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.content == b""
+    time.sleep(0.2)
+    assert markers(server, "count") == before  # the generator was never started
+
+
+def test_post_with_json_body(server: RunningServer) -> None:
+    with open_stream(server, "/chat", method="POST", json={"text": "hello big world"}) as stream:
+        events = stream.rest()
+    assert [(e.event, e.data) for e in events] == [
+        ("token", '{"token":"hello"}'),
+        ("token", '{"token":"big"}'),
+        ("token", '{"token":"world"}'),
+        ("done", "[DONE]"),
+    ]
+
+
+def test_send_timeout_with_a_client_that_stops_reading(server: RunningServer) -> None:
+    before = markers(server, "flood")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        sock.sendall(b"GET /flood?timeout=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+        # ...and never read again: the server's sends block, then time out.
+        wait_for_marker(server, "flood", before, timeout=15)
+    finally:
+        sock.close()
+
+
+def test_generator_closed_when_server_output_is_torn_down(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    # Many short streams in a row: nothing leaks into later tests.
+    for _ in range(5):
+        with open_stream(server, "/count?n=3") as stream:
+            assert len(stream.rest()) == 3
