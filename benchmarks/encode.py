@@ -62,7 +62,7 @@ class MinimalEvent:
         self,
         *,
         data: Any = None,
-        raw_data: str | None = None,
+        raw_data: str = "",
         event: str | None = None,
         id: str | None = None,
     ) -> None:

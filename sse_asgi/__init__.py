@@ -16,7 +16,7 @@ from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
 from ._errors import InvalidEventError, SSEError
 from ._event import ServerSentEvent
 from ._response import EventSourceResponse, last_event_id
-from ._shutdown import close_all_streams
+from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
 
 __all__ = [
     "EventDecoder",
@@ -27,8 +27,10 @@ __all__ = [
     "ServerSentEvent",
     "aiter_events",
     "close_all_streams",
+    "install_signal_hook",
     "iter_events",
     "last_event_id",
+    "uninstall_signal_hook",
 ]
 
 __version__ = "0.1.0"

@@ -12,15 +12,19 @@ it), and it never runs ahead by more than the buffer.
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import collections
 import contextlib
 import contextvars
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import anyio
+
+from ._eventloop import call_soon_threadsafe
 
 __all__ = ["ThreadedIterator", "as_async_iterator"]
 
@@ -30,6 +34,37 @@ T = TypeVar("T")
 _INLINE_TYPES = (list, tuple, range, dict, set, frozenset, str, bytes, collections.deque)
 
 _DONE = object()
+
+# Iterator threads still running, for the exit hook.
+_running: weakref.WeakSet[ThreadedIterator[Any]] = weakref.WeakSet()
+_exit_hook_registered = False
+# At interpreter exit, how long stopping iterators may take to close (seconds).
+_EXIT_GRACE = 1.0
+
+
+def _ensure_exit_hook() -> None:
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        _exit_hook_registered = True
+        atexit.register(_close_at_exit)
+
+
+def _close_at_exit() -> None:
+    """Let iterator threads close their generators before the process ends.
+
+    A server that cancels its requests and exits (hypercorn at the end of its
+    graceful timeout, say) can interrupt our wait for a closing iterator; the
+    thread would then die with the process, its generator's ``finally``
+    never run. Daemon threads still run during ``atexit``: give them a
+    bounded moment.
+    """
+    deadline = time.monotonic() + _EXIT_GRACE
+    iterators = list(_running)
+    for iterator in iterators:
+        iterator._request_stop()
+    for iterator in iterators:
+        if iterator._thread is not None:
+            iterator._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def as_async_iterator(content: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
@@ -55,18 +90,6 @@ def as_async_iterator(content: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[
 async def _inline(content: Iterable[T]) -> AsyncIterator[T]:
     for item in content:
         yield item
-
-
-def _loop_callback() -> Callable[[Callable[[], object]], object]:
-    """A thread-safe "run this soon on the current event loop" for asyncio or trio."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-        return token.run_sync_soon
-    return loop.call_soon_threadsafe
 
 
 class ThreadedIterator(AsyncIterator[T]):
@@ -95,6 +118,7 @@ class ThreadedIterator(AsyncIterator[T]):
         self._wakeup: anyio.Event | None = None
         self._closed: anyio.Event | None = None
         self._call_soon: Callable[[Callable[[], object]], object] | None = None
+        self._thread: threading.Thread | None = None
 
     def __aiter__(self) -> ThreadedIterator[T]:
         return self
@@ -121,12 +145,17 @@ class ThreadedIterator(AsyncIterator[T]):
             await wakeup.wait()
 
     def _start(self) -> None:
-        self._call_soon = _loop_callback()
+        self._call_soon = call_soon_threadsafe()
         self._closed = anyio.Event()
         context = contextvars.copy_context()
-        threading.Thread(
+        # A daemon thread: a generator blocked forever must not keep the
+        # process alive. _close_at_exit gives it a moment to close instead.
+        self._thread = threading.Thread(
             target=context.run, args=(self._work,), name="sse-asgi-iterator", daemon=True
-        ).start()
+        )
+        _running.add(self)
+        _ensure_exit_hook()
+        self._thread.start()
 
     def _work(self) -> None:
         error: BaseException | None = None
@@ -158,6 +187,7 @@ class ThreadedIterator(AsyncIterator[T]):
                 wakeup, self._wakeup = self._wakeup, None
             if wakeup is not None:
                 self._notify(wakeup.set)
+            _running.discard(self)
             assert self._closed is not None
             self._notify(self._closed.set)
 
@@ -167,12 +197,16 @@ class ThreadedIterator(AsyncIterator[T]):
         with contextlib.suppress(RuntimeError):
             self._call_soon(callback)
 
-    async def aclose(self) -> None:
-        """Stop the thread and wait until it has closed the iterator."""
+    def _request_stop(self) -> bool:
+        """Ask the thread to stop; False if it never started."""
         with self._lock:
             self._stopping = True
             self._not_full.notify_all()
-            started = self._call_soon is not None
+            return self._call_soon is not None
+
+    async def aclose(self) -> None:
+        """Stop the thread and wait until it has closed the iterator."""
+        started = self._request_stop()
         if not started:
             close = getattr(self._iterator, "close", None)
             if close is not None:

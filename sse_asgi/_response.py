@@ -69,6 +69,21 @@ class EventSourceResponse:
 
     media_type = "text/event-stream"
 
+    # Slots: one response object lives as long as each open connection.
+    __slots__ = (
+        "coalesce",
+        "content",
+        "encode_item",
+        "first_event_grace",
+        "on_disconnect",
+        "on_error",
+        "ping_bytes",
+        "ping_interval",
+        "raw_headers",
+        "send_timeout",
+        "status_code",
+    )
+
     def __init__(
         self,
         content: AsyncIterable[Any] | Iterable[Any],

@@ -1,19 +1,28 @@
 """The send loop: one streaming response, from first item to last byte.
 
-Two tasks per connection, in one anyio task group:
+Two tasks per connection:
 
 - the *pump* (the ASGI request task itself) pulls items from the user's
   iterator, encodes them and sends each as one ``http.response.body``
   message -- the only work done per event;
-- the *watcher* waits on ``receive()`` for ``http.disconnect``, with a
-  deadline on that wait that doubles as the timer for everything else: the
-  keep-alive ping, the send timeout, the first-event grace period and the
-  coalescing flush. It only wakes when one of those is due, so an idle
-  connection costs one sleeping task.
+- the *watcher* waits on ``receive()`` for ``http.disconnect``.
+
+One timer per connection does everything else: the keep-alive ping, the
+send timeout, the first-event grace period and the coalescing flush. It is
+armed for the next thing due and only fires then, so an idle connection
+costs two sleeping tasks and one timer. How the timer is built depends on
+the event loop, because anyio's task group and cancel scopes cost ~3.5 KB
+per connection, more than the server itself spends on it:
+
+- on asyncio (uvicorn, hypercorn, granian) the watcher is a plain task
+  under the pump's anyio cancel scope, and the timer a loop ``call_later``
+  that spawns a short task only when something must be sent;
+- on any other anyio backend (trio) the watcher runs in an anyio task group
+  and its ``receive()`` wait carries the timer as a deadline.
 
 Both may call ``send``, never at the same time: the pump marks a send in
-flight with ``_sending_since``; the watcher only sends when no send is in
-flight and publishes its own with ``_busy``, which the pump waits for. Both
+flight with ``_sending_since``; a timer send only starts when no send is in
+flight and publishes itself in ``_busy``, which the pump waits for. Both
 checks happen between awaits, so no lock is needed -- and nothing on the
 per-event path costs more than an attribute store and a clock read.
 
@@ -25,18 +34,21 @@ while producing an item, and it is then always closed (``aclose()``, or
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.lowlevel import checkpoint
 
 from ._event import ServerSentEvent
-from ._shutdown import registry
-from .types import HTTPResponseBodyEvent, Receive, Send
+from ._eventloop import call_soon_threadsafe, running_asyncio_loop
+from ._shutdown import on_stream_start, registry
+from .types import HTTPResponseBodyEvent, Receive, ReceiveMessage, Send
 
 if TYPE_CHECKING:
     from ._response import EventSourceResponse
@@ -46,6 +58,7 @@ __all__ = ["End", "SendLoop"]
 logger = logging.getLogger("sse_asgi")
 
 _monotonic = time.monotonic
+_INF = float("inf")
 
 # Yield to the event loop at least this often (seconds), even when the
 # iterator and the server never suspend: other connections must run.
@@ -56,6 +69,17 @@ _COALESCE_MAX_BYTES = 64 * 1024
 _CLOSE_TIMEOUT = 1.0
 # How long the final bytes may take after a stream was ended (seconds).
 _FINAL_SEND_TIMEOUT = 1.0
+
+
+class _Timeout(Protocol):
+    """What we use of ``asyncio.Timeout`` (Python >= 3.11)."""
+
+    def reschedule(self, when: float | None) -> None: ...
+
+
+_asyncio_timeout: Callable[[float | None], AbstractAsyncContextManager[_Timeout]] | None = getattr(
+    asyncio, "timeout", None
+)
 
 
 class End(enum.Enum):
@@ -81,6 +105,7 @@ class SendLoop:
         "_flush_due",
         "_iterator",
         "_last_send",
+        "_loop",
         "_receive",
         "_response",
         "_scope",
@@ -89,6 +114,10 @@ class SendLoop:
         "_started",
         "_started_at",
         "_timer",
+        "_timer_handle",
+        "_timer_task",
+        "_token",
+        "_torn_down",
     )
 
     def __init__(
@@ -109,9 +138,15 @@ class SendLoop:
         self._sending_since: float | None = None
         self._busy: anyio.Event | None = None
         self._started_at = self._last_send = _monotonic()
-        self._scope: anyio.CancelScope | None = None
+        self._scope: anyio.CancelScope | _Timeout | None = None
         self._timer: anyio.CancelScope | None = None
-        self._batch: list[bytes] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._torn_down = False
+        self._token: Callable[[Callable[[], object]], object] | None = None
+        # Only coalescing streams need a batch; the others share the empty tuple.
+        self._batch: list[bytes] | tuple[()] = [] if response.coalesce is not None else ()
         self._batch_size = 0
         self._flush_due: float | None = None
 
@@ -124,34 +159,97 @@ class SendLoop:
         self._stop(End.CLOSED)
 
     def _stop(self, reason: End) -> None:
-        if self._end is None:
-            self._end = reason
-        if self._scope is not None:
-            self._scope.cancel()
+        if self._end is not None:
+            return  # already stopping
+        self._end = reason
+        scope = self._scope
+        if scope is None or self._torn_down:
+            return  # run() cancels at once if it has not started yet
+        if isinstance(scope, anyio.CancelScope):
+            scope.cancel()
+        else:
+            scope.reschedule(0)  # an asyncio.Timeout: expire now
 
     # -- the run ----------------------------------------------------------------
 
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object] | None:
+        """How to run a callback on this stream's event loop from another thread or a signal."""
+        return self._loop.call_soon_threadsafe if self._loop is not None else self._token
+
     async def run(self) -> None:
-        response = self._response
+        loop = running_asyncio_loop()
+        if on_stream_start(loop.call_soon_threadsafe if loop else call_soon_threadsafe()):
+            self._end = End.CLOSED  # the server is shutting down: answer, and end at once
         registry.add(self)
+        pump = self._pump if self._response.coalesce is None else self._pump_coalesced
         try:
             try:
-                async with anyio.create_task_group() as tg:
-                    self._scope = tg.cancel_scope
-                    if self._end is not None:  # closed before it started
-                        tg.cancel_scope.cancel()
-                    tg.start_soon(self._watch)
-                    if response.coalesce is None:
-                        await self._pump()
-                    else:
-                        await self._pump_coalesced()
-                    tg.cancel_scope.cancel()  # the watcher is no longer needed
+                if loop is None:
+                    await self._run_in_task_group(pump)
+                else:
+                    # Inline rather than in helper coroutines: every suspended
+                    # frame is memory held by every idle connection.
+                    self._loop = loop
+                    watcher = loop.create_task(self._watch_receive())
+                    self._arm_timer()
+                    try:
+                        if _asyncio_timeout is not None:
+                            # The stdlib's own cancel scope: ~130 B where an
+                            # anyio CancelScope costs ~900 B. It composes with
+                            # anyio's scopes through cancelling()/uncancel().
+                            try:
+                                async with _asyncio_timeout(None) as timeout:
+                                    self._scope = timeout
+                                    if self._end is not None:  # closed before it started
+                                        timeout.reschedule(0)
+                                    await pump()
+                            except TimeoutError:
+                                if self._end is None:
+                                    raise  # not our cancellation
+                        else:  # Python 3.10
+                            with anyio.CancelScope() as scope:
+                                self._scope = scope
+                                if self._end is not None:
+                                    scope.cancel()
+                                await pump()
+                    finally:
+                        await self._stop_asyncio_helpers(watcher)
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._aclose_iterator()
+        except anyio.get_cancelled_exc_class():
+            # The server cancelled us (its graceful-shutdown timeout ran out):
+            # still end the body cleanly if the client can take it.
+            if self._started and self._end is not End.DISCONNECT:
+                with anyio.move_on_after(_FINAL_SEND_TIMEOUT, shield=True):
+                    await self._send_body(b"".join(self._batch), more_body=False)
+            raise
         finally:
             registry.discard(self)
         await self._finish()
+
+    async def _run_in_task_group(self, pump: Callable[[], Awaitable[None]]) -> None:
+        """Any anyio backend: the watcher's receive() wait carries the timer deadline."""
+        self._token = call_soon_threadsafe()
+        async with anyio.create_task_group() as tg:
+            self._scope = tg.cancel_scope
+            if self._end is not None:  # closed before it started
+                tg.cancel_scope.cancel()
+            tg.start_soon(self._watch_with_deadline)
+            await pump()
+            tg.cancel_scope.cancel()  # the watcher is no longer needed
+        self._torn_down = True
+
+    async def _stop_asyncio_helpers(self, watcher: asyncio.Task[None]) -> None:
+        """asyncio: stop the timer, the watcher and any timer action, and wait for them."""
+        self._torn_down = True
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        tasks = {watcher} if self._timer_task is None else {watcher, self._timer_task}
+        for task in tasks:
+            task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait(tasks)
 
     async def _aclose_iterator(self) -> None:
         aclose: Callable[[], Awaitable[object]] | None = getattr(self._iterator, "aclose", None)
@@ -202,9 +300,7 @@ class SendLoop:
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
             if not self._started:
                 await self._send_start()
-            tail = self._batch
-            if final is not None:
-                tail.append(final.encode())
+            tail = [*self._batch, final.encode()] if final is not None else self._batch
             await self._send_body(b"".join(tail), more_body=False)
 
     def _call_on_error(self, error: Exception) -> ServerSentEvent | None:
@@ -249,6 +345,8 @@ class SendLoop:
                 self._error = exc
                 self._end = End.ERROR
                 return
+            if self._end is not None:
+                return  # stopped, though the iterator swallowed the cancellation
             if self._busy is not None:
                 await self._busy.wait()
             if not self._started:
@@ -273,6 +371,7 @@ class SendLoop:
         delay = self._response.coalesce
         assert delay is not None
         batch = self._batch
+        assert isinstance(batch, list)
         while True:
             try:
                 body = encode(await next_item())
@@ -282,6 +381,8 @@ class SendLoop:
                 self._error = exc
                 self._end = End.ERROR
                 return
+            if self._end is not None:
+                return  # stopped, though the iterator swallowed the cancellation
             batch.append(body)
             self._batch_size += len(body)
             now = monotonic()
@@ -302,6 +403,7 @@ class SendLoop:
         batch = self._batch
         if not batch:
             return True
+        assert isinstance(batch, list)
         body = b"".join(batch)
         batch.clear()
         self._batch_size = 0
@@ -319,7 +421,10 @@ class SendLoop:
         return True
 
     def _wake_watcher(self) -> None:
-        if self._timer is not None:
+        """Make the timer take a new, earlier deadline into account."""
+        if self._loop is not None:
+            self._arm_timer()
+        elif self._timer is not None:
             self._timer.cancel()
 
     # -- the watcher -------------------------------------------------------------
@@ -327,7 +432,7 @@ class SendLoop:
     def _next_due(self, now: float) -> float:
         """The monotonic time at which the watcher must next act."""
         response = self._response
-        due = float("inf")
+        due = _INF
         if self._sending_since is not None:
             if response.send_timeout is not None:
                 due = self._sending_since + response.send_timeout
@@ -343,12 +448,20 @@ class SendLoop:
                 due = min(due, now + response.send_timeout)
         return due
 
-    async def _watch(self) -> None:
+    def _handle_message(self, message: ReceiveMessage) -> bool:
+        """React to one received message; True if the client is gone."""
+        if message["type"] == "http.disconnect":
+            self._stop(End.DISCONNECT)
+            return True
+        return False  # request body the app did not read: not ours to keep
+
+    async def _watch_with_deadline(self) -> None:
+        """The watcher on any anyio backend: receive(), with the timer as its deadline."""
         receive = self._receive
         while True:
             now = _monotonic()
             due = self._next_due(now)
-            deadline = anyio.current_time() + (due - now) if due != float("inf") else due
+            deadline = anyio.current_time() + (due - now) if due != _INF else _INF
             message = None
             with anyio.CancelScope(deadline=deadline) as timer:
                 self._timer = timer
@@ -356,11 +469,50 @@ class SendLoop:
             self._timer = None
             # A message that arrived as the timer fired still counts.
             if message is not None:
-                if message["type"] == "http.disconnect":
-                    self._stop(End.DISCONNECT)
+                if self._handle_message(message):
                     return
-                continue  # request body the app did not read: not ours to keep
+                continue
             await self._on_timer()
+
+    async def _watch_receive(self) -> None:
+        """The watcher on asyncio: receive() only; the timer is a loop callback."""
+        receive = self._receive
+        try:
+            while not self._handle_message(await receive()):
+                pass
+        except Exception:
+            logger.exception("receive() failed; ending the SSE stream")
+            self._stop(End.DISCONNECT)
+
+    def _arm_timer(self) -> None:
+        """asyncio: (re)arm the loop timer for the next thing due."""
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+            self._timer_handle = None
+        if self._torn_down or self._end is not None:
+            return
+        assert self._loop is not None
+        now = _monotonic()
+        due = self._next_due(now)
+        if due != _INF:
+            self._timer_handle = self._loop.call_later(max(due - now, 0.0), self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer_handle = None
+        if self._torn_down or self._end is not None:
+            return
+        now = _monotonic()
+        if now < self._next_due(now) or (self._timer_task and not self._timer_task.done()):
+            self._arm_timer()  # woke early, or an action is still running
+            return
+        assert self._loop is not None
+        self._timer_task = self._loop.create_task(self._timer_action())
+
+    async def _timer_action(self) -> None:
+        try:
+            await self._on_timer()
+        finally:
+            self._arm_timer()
 
     async def _on_timer(self) -> None:
         response = self._response
@@ -380,6 +532,7 @@ class SendLoop:
             await self._watcher_send(response.ping_bytes)
 
     def _take_batch(self) -> bytes:
+        assert isinstance(self._batch, list)
         body = b"".join(self._batch)
         self._batch.clear()
         self._batch_size = 0

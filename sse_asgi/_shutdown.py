@@ -1,22 +1,62 @@
 """Ending open streams: on the app's request, and when the server is told to stop.
 
-Every running stream is in :data:`registry`. :func:`close_all_streams` ends
-them all cleanly (optionally with a final event), so the server's graceful
-shutdown finds no open response to wait for.
+Servers shut down gracefully by waiting for open responses to finish -- and
+an SSE response never finishes on its own, so Ctrl-C or SIGTERM leaves the
+server "waiting for connections to close" (uvicorn forever, others until a
+timeout). Two ways out:
+
+- :func:`close_all_streams` ends every open stream cleanly, optionally with
+  a final event; call it from your own shutdown code.
+- The signal hook does it for you: when a stream starts, sse-asgi chains
+  onto the process's SIGINT and SIGTERM handling (the server's own
+  handlers, installed at its startup). On a signal it ends every open
+  stream (on each stream's event loop, safely) and then lets the previous
+  disposition apply, so the server's graceful shutdown finds nothing left
+  to wait for. It is not installed at import time, it never touches a
+  server's code, and it is off with ``SSE_ASGI_SIGNAL_HOOK=0`` or
+  :func:`uninstall_signal_hook`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._event import ServerSentEvent
     from ._send_loop import SendLoop
 
-__all__ = ["close_all_streams", "registry"]
+__all__ = [
+    "close_all_streams",
+    "install_signal_hook",
+    "on_stream_start",
+    "registry",
+    "uninstall_signal_hook",
+]
+
+logger = logging.getLogger("sse_asgi")
 
 #: The streams currently running in this process.
 registry: set[SendLoop] = set()
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_previous: dict[int, Any] = {}  # signal -> the disposition we chained onto
+_final_event: ServerSentEvent | None = None
+# Hook automatically on every new stream unless turned off.
+_auto = os.environ.get("SSE_ASGI_SIGNAL_HOOK", "1") != "0"
+# Event loops (their thread-safe call_soon) told to shut down: new streams there end at once.
+_stopping: set[Callable[[Callable[[], object]], object]] = set()
+# With a default disposition, the signal is delivered again after the streams
+# ended: at most this long after it arrived, plus a moment for the server.
+_DEFAULT_ACTION_DELAY = 1.5
+_DEFAULT_ACTION_SETTLE = 0.5
 
 
 def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
@@ -39,3 +79,105 @@ def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
     for stream in streams:
         stream.close(final_event)
     return len(streams)
+
+
+def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
+    """Chain onto this process's SIGINT/SIGTERM handling to end open streams on shutdown.
+
+    Done automatically whenever a stream starts (unless
+    ``SSE_ASGI_SIGNAL_HOOK=0``); call it yourself to choose ``final_event``,
+    the event every stream gets before it ends. On a signal, open streams
+    are ended on their own event loops and the previous disposition then
+    applies as before: a server's handler is called, an ignored signal stays
+    ignored, and a default one (terminate) is delivered again once the
+    streams have ended (within 2 s). Only possible from the main thread;
+    returns whether both signals are hooked.
+
+    Example::
+
+        install_signal_hook(ServerSentEvent(event="shutdown", retry=1000))
+    """
+    global _final_event
+    _final_event = final_event
+    return _hook()
+
+
+def uninstall_signal_hook() -> None:
+    """Restore what the hook chained onto, and stop hooking new streams automatically.
+
+    Example::
+
+        uninstall_signal_hook()  # e.g. when your app handles shutdown itself
+    """
+    global _auto
+    _auto = False
+    if threading.current_thread() is threading.main_thread():
+        for signum, previous in list(_previous.items()):
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, previous)
+    _previous.clear()
+
+
+def on_stream_start(call_soon: Callable[[Callable[[], object]], object] | None) -> bool:
+    """Called as each stream starts: (re)hook the signals; True if this loop is shutting down."""
+    if _auto:
+        _hook()
+    return call_soon in _stopping
+
+
+def _hook() -> bool:
+    if threading.current_thread() is not threading.main_thread():
+        return False  # signal.signal() works only there; embedders call close_all_streams()
+    hooked = 0
+    for signum in _SIGNALS:
+        current = signal.getsignal(signum)
+        if current is _on_signal:
+            hooked += 1
+        elif current is not None:  # None: installed outside Python, leave it alone
+            # Servers restore their own handlers when they stop; a later server
+            # in the same process installs new ones: chain onto whatever is current.
+            _previous[signum] = current
+            signal.signal(signum, _on_signal)
+            hooked += 1
+    return hooked == len(_SIGNALS)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # A signal handler runs in the main thread between two bytecodes, maybe in
+    # the middle of the event loop: only schedule work, with the thread- and
+    # signal-safe call_soon of each loop. No IO, no logging.
+    _schedule_close_all()
+    previous = _previous.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        # Terminating right now would cut every stream off mid-flight: let them
+        # end first, then let the default action happen after all.
+        signal.signal(signum, signal.SIG_DFL)  # a second signal terminates at once
+        threading.Thread(target=_deliver_default, args=(signum,), daemon=True).start()
+    # SIG_IGN: the streams end, the signal stays otherwise ignored.
+
+
+def _deliver_default(signum: int) -> None:
+    deadline = time.monotonic() + _DEFAULT_ACTION_DELAY
+    while registry and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(_DEFAULT_ACTION_SETTLE)  # the server may finish on its own meanwhile
+    os.kill(os.getpid(), signum)
+
+
+def _schedule_close_all() -> None:
+    by_loop: dict[Callable[[Callable[[], object]], object], list[SendLoop]] = {}
+    for stream in list(registry):
+        call_soon = stream.call_soon_threadsafe()
+        if call_soon is not None:
+            by_loop.setdefault(call_soon, []).append(stream)
+    for call_soon, streams in by_loop.items():
+        _stopping.add(call_soon)
+
+        def close(streams: list[SendLoop] = streams) -> None:
+            for stream in streams:
+                stream.close(_final_event)
+
+        with contextlib.suppress(RuntimeError):  # that loop is already closed
+            call_soon(close)

@@ -7,7 +7,10 @@ with its default settings, serving ``tests/e2e_app.py`` in a subprocess.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,3 +189,62 @@ def test_generator_closed_when_server_output_is_torn_down(
     for _ in range(5):
         with open_stream(server, "/count?n=3") as stream:
             assert len(stream.rest()) == 3
+
+
+def _read_to_end(
+    server: RunningServer, path: str, opened: threading.Event, outcome: dict[str, str]
+) -> None:
+    try:
+        with open_stream(server, path) as stream:
+            stream.next_event()
+            opened.set()
+            stream.rest()  # returns only on a complete chunked body
+        outcome[path] = "clean end"
+    except Exception as exc:  # reported by the test
+        outcome[path] = f"{type(exc).__name__}: {exc}"
+        opened.set()
+
+
+# How the signal reaches the server: "pid" is `kill <pid>` (docker stop, most
+# process managers); "group" is the whole process group, as Ctrl-C in a terminal
+# and systemd's default do. hypercorn's CLI runs the app in a worker process that
+# only a group signal reaches; with its pid alone the app cannot know, and the
+# stream ends (cleanly) when hypercorn's 3 s graceful timeout cancels it.
+SHUTDOWN_CASES = [
+    pytest.param("uvicorn-httptools", "pid", 2.0),
+    pytest.param("uvicorn-h11", "pid", 2.0),
+    pytest.param("hypercorn", "group", 2.0),
+    pytest.param("hypercorn", "pid", 4.5),
+    pytest.param("granian", "pid", 2.0),
+]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(("kind", "delivery", "limit"), SHUTDOWN_CASES)
+def test_shutdown_with_open_streams(
+    kind: str, delivery: str, limit: float, signum: int, tmp_path: Path
+) -> None:
+    markers_dir = tmp_path / "markers"
+    markers_dir.mkdir()
+    paths = ["/idle", "/count?n=1000000&delay=0.05", "/sync"]
+    outcome: dict[str, str] = {}
+    with run_server(kind, tmp_path, env={"SSE_ASGI_MARKERS": str(markers_dir)}) as server:
+        threads = []
+        for path in paths:
+            opened = threading.Event()
+            thread = threading.Thread(target=_read_to_end, args=(server, path, opened, outcome))
+            thread.start()
+            assert opened.wait(10), f"{path} did not open"
+            threads.append(thread)
+        if delivery == "group":
+            os.killpg(server.process.pid, signum)
+        else:
+            server.signal(signum)
+        took = server.wait(timeout=10)
+        for thread in threads:
+            thread.join(10)
+        log = server.log()
+    assert took < limit, f"{kind} took {took:.2f} s to exit:\n{log}"
+    assert outcome == dict.fromkeys(paths, "clean end"), log
+    for name in ("idle", "count", "sync"):
+        assert list(markers_dir.glob(f"{name}-*")), f"{name}'s finally did not run:\n{log}"

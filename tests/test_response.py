@@ -575,3 +575,123 @@ async def test_last_event_id_through_the_test_client() -> None:
     async with connect(app, last_event_id="9") as stream:
         await stream.wait_complete()
     assert seen == ["9"]
+
+
+# -- write coalescing -------------------------------------------------------------------------
+
+
+async def test_coalescing_puts_many_ready_events_in_one_send() -> None:
+    client = FakeClient()
+    await run(EventSourceResponse(counting(1000), coalesce=0.05), client)
+    assert [e.json()["i"] for e in client.events] == list(range(1000))
+    body_sends = [b for b in client.bodies if b]
+    assert len(body_sends) < 20  # about 64 KiB per send instead of one per event
+    for body in client.bodies:
+        assert body == b"" or body.endswith(b"\n\n")  # never a partial event
+
+
+async def test_coalescing_flushes_when_the_iterator_stalls() -> None:
+    release = anyio.Event()
+
+    async def gen() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        await release.wait()  # stalls with two events in the batch
+        yield 3
+
+    client = FakeClient()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, EventSourceResponse(gen(), coalesce=0.05), client)
+        started = time.monotonic()
+        with anyio.fail_after(2):
+            await client.wait_for(lambda: len(client.events) == 2)
+        assert time.monotonic() - started < 1  # flushed by the timer, within its bound
+        assert len([b for b in client.bodies if b]) == 1  # both in one send
+        release.set()
+    assert [e.data for e in client.events] == ["1", "2", "3"]
+    assert client.completed
+
+
+async def test_coalescing_delivers_the_batch_before_a_mid_stream_error() -> None:
+    async def gen() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("boom")
+
+    client = FakeClient()
+    await run(
+        EventSourceResponse(gen(), coalesce=1, on_error=lambda e: ServerSentEvent(event="error")),
+        client,
+    )
+    assert [(e.event, e.data) for e in client.events] == [("message", "1"), ("message", "2")]
+    assert client.body.endswith(b"event: error\n\n")
+    assert client.completed
+
+
+# -- ending every stream ---------------------------------------------------------------------
+
+
+async def test_close_all_streams_ends_every_stream_with_a_final_event() -> None:
+    from sse_asgi import close_all_streams
+
+    closed: list[int] = []
+
+    def stream(n: int) -> Any:
+        async def gen() -> AsyncIterator[int]:
+            try:
+                yield n
+                await anyio.sleep_forever()
+            finally:
+                closed.append(n)
+
+        return gen()
+
+    clients = [FakeClient() for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for n, client in enumerate(clients):
+            tg.start_soon(run, EventSourceResponse(stream(n)), client)
+        for client in clients:
+            await client.wait_for(lambda c=client: len(c.events) == 1)  # type: ignore[misc]
+        assert close_all_streams(ServerSentEvent(event="shutdown", retry=1000)) == 3
+    assert sorted(closed) == [0, 1, 2]
+    for n, client in enumerate(clients):
+        assert [(e.event, e.data) for e in client.events] == [("message", str(n))]
+        assert client.body.endswith(b"event: shutdown\nretry: 1000\n\n")
+        assert client.completed
+    assert close_all_streams() == 0
+
+
+async def test_close_before_the_first_event_still_answers() -> None:
+    from sse_asgi import close_all_streams
+
+    client = FakeClient()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, EventSourceResponse(idle_after(0), first_event_grace=10), client)
+        await anyio.sleep(0.05)
+        assert client.messages == []
+        close_all_streams()
+    assert client.messages[0]["type"] == "http.response.start"
+    assert client.completed
+
+
+async def test_a_generator_that_swallows_cancellation_is_still_stopped() -> None:
+    produced = 0
+
+    async def stubborn() -> AsyncIterator[int]:
+        nonlocal produced
+        while True:
+            try:
+                await anyio.sleep(0.01)
+            except BaseException:  # the bad behaviour under test: swallow cancellation
+                produced += 0
+            produced += 1
+            yield produced
+
+    client = FakeClient()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, EventSourceResponse(stubborn()), client)
+        await client.wait_for(lambda: len(client.events) >= 2)
+        client.disconnected.set()
+    sent = len(client.events)
+    await anyio.sleep(0.05)
+    assert len(client.events) == sent
