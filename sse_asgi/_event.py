@@ -17,7 +17,7 @@ from ._encoder import (
     data_lines,
 )
 from ._errors import InvalidEventError
-from ._json import dumps, item_serializer, json_default
+from ._json import ORJSON_NATIVE, dumps, item_serializer, json_default
 
 __all__ = ["ServerSentEvent", "encode_item", "item_encoder"]
 
@@ -79,33 +79,27 @@ class ServerSentEvent:
         # switching changes no bytes. This runs once per event, so the common
         # shapes (data or one-line raw_data, plain str event and id) are
         # checked inline; anything unusual goes to the helpers.
-        if event is None and id is None and retry is None and comment is None:
-            head = tail = ""
-        else:
-            head = tail = ""
-            if comment is not None:
-                comment = check_str("comment", comment)
-                head = comment_lines(comment)
-            if event is not None:
-                if type(event) is not str or "\n" in event or "\r" in event:
-                    event = check_single_line("event", event)
-                head += "event: " + event + "\n"
-            if id is not None:
-                if type(id) is not str or "\n" in id or "\r" in id or "\0" in id:
-                    id = check_single_line("id", id, forbid_nul=True)
-                tail = "id: " + id + "\n"
-            if retry is not None:
-                retry = _check_retry(retry)
-                tail += f"retry: {retry}\n"
+        head = tail = ""
+        if comment is not None:
+            comment = check_str("comment", comment)
+            head = comment_lines(comment)
+        if event is not None:
+            if type(event) is not str or "\n" in event or "\r" in event:
+                event = check_single_line("event", event)
+            head = f"{head}event: {event}\n"
+        if id is not None:
+            if type(id) is not str or "\n" in id or "\r" in id or "\0" in id:
+                id = check_single_line("id", id, forbid_nul=True)
+            tail = f"id: {id}\n"
+        if retry is not None:
+            retry = _check_retry(retry)
+            tail = f"{tail}retry: {retry}\n"
         if data is not None:
             if raw_data is not None:
                 raise InvalidEventError(
                     "raw_data", "cannot be set together with data: choose one of them"
                 )
-            try:
-                body = _orjson_dumps(data, default=json_default)
-            except TypeError:
-                body = dumps(data)
+            body = dumps(data)
             if head or tail:
                 try:
                     self._encoded = b"%sdata: %s\n%s\n" % (head.encode(), body, tail.encode())
@@ -121,9 +115,9 @@ class ServerSentEvent:
                 if "\n" in raw_data or "\r" in raw_data:
                     head += data_lines(raw_data)
                 else:
-                    head += "data: " + raw_data + "\n"
+                    head = f"{head}data: {raw_data}\n"
             try:
-                self._encoded = (head + tail + "\n").encode()
+                self._encoded = f"{head}{tail}\n".encode()
             except UnicodeEncodeError:
                 _raise_for_surrogate(comment=comment, event=event, id=id, raw_data=raw_data)
                 raise
@@ -217,9 +211,17 @@ def encode_item(item: object) -> bytes:
         >>> encode_item({"n": 1})
         b'data: {"n":1}\\n\\n'
     """
-    if type(item) is ServerSentEvent:
-        return item._encoded
-    if isinstance(item, ServerSentEvent):
+    kind = type(item)
+    if kind is ServerSentEvent:
+        return item._encoded  # type: ignore[attr-defined,no-any-return]
+    if kind in ORJSON_NATIVE:
+        # The per-item hot path of a plain stream: one call into orjson.
+        # (A try block costs nothing until it raises; a context manager would.)
+        try:
+            return DATA_PREFIX + _orjson_dumps(item, default=json_default) + EVENT_END
+        except TypeError:
+            pass  # big ints, non-str keys, ...: dumps() below knows them
+    elif isinstance(item, ServerSentEvent):
         return item.encode()
     return DATA_PREFIX + dumps(item) + EVENT_END
 
