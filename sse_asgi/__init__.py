@@ -12,6 +12,15 @@ integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi`` and
 ``sse_asgi.redis``.
 """
 
+from ._broadcast import (
+    Broadcast,
+    BroadcastBackend,
+    BroadcastClosedError,
+    Entry,
+    MemoryBackend,
+    Replay,
+    Subscription,
+)
 from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
 from ._errors import InvalidEventError, SSEError
 from ._event import ServerSentEvent
@@ -19,12 +28,19 @@ from ._response import EventSourceResponse, last_event_id
 from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
 
 __all__ = [
+    "Broadcast",
+    "BroadcastBackend",
+    "BroadcastClosedError",
+    "Entry",
     "EventDecoder",
     "EventSourceResponse",
     "InvalidEventError",
+    "MemoryBackend",
     "ReceivedEvent",
+    "Replay",
     "SSEError",
     "ServerSentEvent",
+    "Subscription",
     "aiter_events",
     "close_all_streams",
     "install_signal_hook",

@@ -19,7 +19,7 @@ from ._encoder import (
 from ._errors import InvalidEventError
 from ._json import ORJSON_NATIVE, dumps, item_serializer, json_default
 
-__all__ = ["ServerSentEvent", "encode_item", "item_encoder"]
+__all__ = ["ServerSentEvent", "encode_item", "event_with_id", "item_encoder"]
 
 _orjson_dumps = orjson.dumps
 
@@ -227,13 +227,16 @@ def encode_item(item: object) -> bytes:
 
 
 def item_encoder(
-    item_type: Any = None, *, by_alias: bool | None = None
+    item_type: Any = None, *, serializer: Callable[[Any], bytes] | None = None, **options: Any
 ) -> Callable[[object], bytes]:
-    """The per-item encoding function of a stream whose plain items are ``item_type``.
+    """The per-item encoding function of a stream.
 
-    Events pass through as they are. Without ``item_type`` plain items go
-    through :func:`encode_item`; with it they are validated against it and
-    serialized by pydantic's core in one step.
+    Events pass through as they are. Plain items go through
+    :func:`encode_item`; or, with ``item_type``, are validated against it and
+    serialized by pydantic's core in one step (``options``: see
+    :func:`item_serializer`); or, with ``serializer``, become whatever JSON
+    bytes it returns -- split into several ``data:`` lines if they contain
+    line breaks, so that no serializer can break the framing.
 
     Example::
 
@@ -241,15 +244,57 @@ def item_encoder(
         >>> encode(("1", 2))
         b'data: [1,2]\\n\\n'
     """
-    if item_type is None:
+    if item_type is not None:
+        if serializer is not None:
+            raise ValueError("pass item_type or serializer, not both")
+        serializer = item_serializer(item_type, **options)
+    if serializer is None:
         return encode_item
-    serialize = item_serializer(item_type, by_alias=by_alias)
+    serialize = serializer
+    if getattr(serialize, "single_line", False):  # compact JSON from item_serializer()
 
-    def encode(item: object) -> bytes:
-        if type(item) is ServerSentEvent:
-            return item._encoded
+        def encode(item: object) -> bytes:
+            if isinstance(item, ServerSentEvent):
+                return item.encode()
+            return DATA_PREFIX + serialize(item) + EVENT_END
+
+        return encode
+
+    def encode_checked(item: object) -> bytes:
         if isinstance(item, ServerSentEvent):
             return item.encode()
-        return DATA_PREFIX + serialize(item) + EVENT_END
+        body = serialize(item)
+        if b"\n" in body or b"\r" in body:
+            return data_lines(body.decode()).encode() + b"\n"
+        return DATA_PREFIX + body + EVENT_END
 
-    return encode
+    return encode_checked
+
+
+def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
+    """A copy of an id-less ``event`` carrying ``id``, built without re-encoding its data.
+
+    The id line goes where the encoder puts it (after the data, before
+    ``retry``): this is how one published event is stamped with ids --
+    once per publish, or once per subscriber for composite ids -- at the
+    cost of a bytes concatenation. ``id`` must be a valid id (the callers
+    generate it).
+
+    Example::
+
+        >>> event_with_id(ServerSentEvent(data=1, retry=5), "7").encode()
+        b'data: 1\\nid: 7\\nretry: 5\\n\\n'
+    """
+    encoded = event._encoded
+    at = len(encoded) - 1  # before the blank line that ends the event
+    if event._retry is not None:
+        at -= len(b"retry: %d\n" % event._retry)
+    copy = object.__new__(ServerSentEvent)
+    copy._data = event._data
+    copy._raw_data = event._raw_data
+    copy._event = event._event
+    copy._id = id
+    copy._retry = event._retry
+    copy._comment = event._comment
+    copy._encoded = b"%sid: %s\n%s" % (encoded[:at], id.encode(), encoded[at:])
+    return copy

@@ -116,14 +116,26 @@ def _find_surrogate(value: Any, _depth: int = 0) -> str | None:
     return None
 
 
-def item_serializer(item_type: Any, *, by_alias: bool | None = None) -> Callable[[Any], bytes]:
+def item_serializer(
+    item_type: Any,
+    *,
+    by_alias: bool | None = None,
+    from_attributes: bool = False,
+    include: Any = None,
+    exclude: Any = None,
+    exclude_unset: bool = False,
+    exclude_defaults: bool = False,
+    exclude_none: bool = False,
+) -> Callable[[Any], bytes]:
     """A function that validates one item against ``item_type`` and returns its JSON.
 
     Validation and serialization both run in pydantic's Rust core: an item
     that already is an instance of a model is not copied, a dict is validated
     into the model, and the JSON comes straight from the core serializer with
     no intermediate dict. ``by_alias=None`` follows the model's own
-    configuration, as ``model_dump_json()`` does.
+    configuration, as ``model_dump_json()`` does; the other options mean
+    what they mean to ``model_dump_json()`` (and to FastAPI's
+    ``response_model_*`` settings).
 
     Example::
 
@@ -135,8 +147,31 @@ def item_serializer(item_type: Any, *, by_alias: bool | None = None) -> Callable
     adapter: TypeAdapter[Any] = TypeAdapter(item_type)
     validate = adapter.validator.validate_python
     to_json = adapter.serializer.to_json
+    # Only what differs from the serializer's defaults, so the plain case
+    # stays a bare call.
+    options: dict[str, Any] = {
+        key: value
+        for key, value, default in (
+            ("by_alias", by_alias, None),
+            ("include", include, None),
+            ("exclude", exclude, None),
+            ("exclude_unset", exclude_unset, False),
+            ("exclude_defaults", exclude_defaults, False),
+            ("exclude_none", exclude_none, False),
+        )
+        if value is not default
+    }
 
-    def serialize(item: Any) -> bytes:
-        return to_json(validate(item), by_alias=by_alias)
+    if not options and not from_attributes:
 
+        def serialize(item: Any) -> bytes:
+            return to_json(validate(item))
+
+    else:
+
+        def serialize(item: Any) -> bytes:
+            return to_json(validate(item, from_attributes=from_attributes), **options)
+
+    # Compact JSON never contains a raw line break: the framing needs no check.
+    serialize.single_line = True  # type: ignore[attr-defined]
     return serialize

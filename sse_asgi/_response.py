@@ -6,8 +6,7 @@ import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from ._encoder import DATA_PREFIX, EVENT_END, data_lines
-from ._event import ServerSentEvent, encode_item, item_encoder
+from ._event import ServerSentEvent, item_encoder
 from ._iterate import as_async_iterator
 from ._send_loop import SendLoop
 from .types import HTTPResponseStartEvent, Receive, Scope, Send
@@ -104,8 +103,6 @@ class EventSourceResponse:
         _check_seconds("send_timeout", send_timeout, allow_zero=False)
         _check_seconds("first_event_grace", first_event_grace, allow_none=False)
         _check_seconds("coalesce", coalesce)
-        if item_type is not None and serializer is not None:
-            raise ValueError("pass item_type or serializer, not both")
         self.content = content
         self.status_code = status_code
         self.raw_headers = _merge_headers(headers)
@@ -116,13 +113,7 @@ class EventSourceResponse:
         self.on_disconnect = on_disconnect
         self.first_event_grace = first_event_grace
         self.coalesce = coalesce
-        self.encode_item: Callable[[object], bytes]
-        if serializer is not None:
-            self.encode_item = _custom_encoder(serializer)
-        elif item_type is not None:
-            self.encode_item = item_encoder(item_type)
-        else:
-            self.encode_item = encode_item
+        self.encode_item = item_encoder(item_type, serializer=serializer)
 
     def start_message(self) -> HTTPResponseStartEvent:
         """The ``http.response.start`` message of this response."""
@@ -187,19 +178,6 @@ def _check_seconds(
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0 (use None to disable)"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
-
-
-def _custom_encoder(serializer: Callable[[Any], bytes]) -> Callable[[object], bytes]:
-    def encode(item: object) -> bytes:
-        if isinstance(item, ServerSentEvent):
-            return item.encode()
-        body = serializer(item)
-        if b"\n" in body or b"\r" in body:
-            # A serializer that indents must not be able to break the framing.
-            return data_lines(body.decode()).encode() + b"\n"
-        return DATA_PREFIX + body + EVENT_END
-
-    return encode
 
 
 async def _close_unstarted(content: object) -> None:

@@ -10,12 +10,14 @@ Example::
             first = await anext(stream)
             assert first.json() == {"i": 0}
         # leaving the block sent http.disconnect and waited for the app to finish
+
+``AnyASGIApp`` is the type ``connect`` accepts: any ASGI application.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,11 +26,15 @@ import anyio
 import orjson
 
 from ._decoder import EventDecoder, ReceivedEvent
-from .types import ASGIApp, ReceiveMessage, Scope, SendMessage
+from .types import ReceiveMessage, Scope, SendMessage
 
-__all__ = ["SSETestStream", "connect"]
+__all__ = ["AnyASGIApp", "SSETestStream", "connect"]
 
 _NO_BODY: Any = object()
+
+#: Any ASGI application: frameworks type their messages loosely (Starlette as
+#: plain mappings), so the callables' message types are not checked here.
+AnyASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
 class SSETestStream:
@@ -61,6 +67,7 @@ class SSETestStream:
         self._pending: collections.deque[ReceivedEvent] = collections.deque()
         self._ended = False  # no more events can come: body complete or app finished
         self._disconnected = anyio.Event()
+        self._send_raises_after_disconnect = False
 
     def __aiter__(self) -> SSETestStream:
         return self
@@ -105,6 +112,8 @@ class SSETestStream:
         self._changed = anyio.Event()
 
     async def _send(self, message: SendMessage) -> None:
+        if self._send_raises_after_disconnect and self._disconnected.is_set():
+            raise OSError("the client disconnected")  # ASGI 2.4
         if self.complete:
             raise RuntimeError(f"ASGI app sent {message['type']!r} after the response completed")
         if message["type"] == "http.response.start":
@@ -132,7 +141,7 @@ class SSETestStream:
 
 @asynccontextmanager
 async def connect(
-    app: ASGIApp,
+    app: AnyASGIApp,
     path: str = "/",
     *,
     method: str = "GET",
@@ -140,12 +149,16 @@ async def connect(
     json: Any = _NO_BODY,
     body: bytes = b"",
     last_event_id: str | None = None,
+    spec_version: str = "2.3",
     finish_timeout: float = 5.0,
 ) -> AsyncIterator[SSETestStream]:
     """Open an SSE request to ``app`` in-process and yield the client side of it.
 
     ``json`` sends a JSON body (with ``content-type: application/json``),
     ``body`` raw bytes; ``last_event_id`` sets the ``Last-Event-ID`` header.
+    ``spec_version`` is the ASGI HTTP version announced in the scope: "2.3"
+    (what uvicorn and granian announce) by default; from "2.4" on, ``send``
+    raises ``OSError`` once the client has left, as the spec allows.
     Entering waits for the response head; an exception the app raises before
     it propagates here. Leaving sends ``http.disconnect`` and waits up to
     ``finish_timeout`` seconds for the app to finish -- a stream that does not stop
@@ -170,7 +183,7 @@ async def connect(
     header_list += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
     scope: Scope = {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": "1.1",
         "method": method.upper(),
         "scheme": "http",
@@ -185,6 +198,8 @@ async def connect(
         "state": {},
     }
     stream = SSETestStream()
+    version = tuple(int(part) for part in spec_version.split("."))
+    stream._send_raises_after_disconnect = version >= (2, 4)
     body_sent = False
 
     async def receive() -> ReceiveMessage:

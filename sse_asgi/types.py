@@ -1,5 +1,10 @@
 """ASGI types: the scope, the callables, and the HTTP messages as TypedDicts (ASGI 2.4).
 
+- ``Scope``: the connection scope (a mutable mapping).
+- ``Receive``, ``Send``: the ASGI callables; ``ReceiveMessage`` and
+  ``SendMessage`` are the HTTP messages they carry.
+- ``ASGIApp``: an ASGI application taking those.
+
 Example::
 
     from sse_asgi.types import Receive, Scope, Send
@@ -36,7 +41,10 @@ Scope = MutableMapping[str, Any]
 
 
 class HTTPRequestEvent(TypedDict):
-    """``http.request``: a piece of the request body."""
+    """``http.request``: a piece of the request body.
+
+    Example: ``{"type": "http.request", "body": b'{"text": "hi"}', "more_body": False}``
+    """
 
     type: Literal["http.request"]
     body: bytes
@@ -44,13 +52,19 @@ class HTTPRequestEvent(TypedDict):
 
 
 class HTTPDisconnectEvent(TypedDict):
-    """``http.disconnect``: the client went away, or the response is complete."""
+    """``http.disconnect``: the client went away, or the response is complete.
+
+    Example: ``{"type": "http.disconnect"}``
+    """
 
     type: Literal["http.disconnect"]
 
 
 class HTTPResponseStartEvent(TypedDict):
-    """``http.response.start``: status and headers."""
+    """``http.response.start``: status and headers.
+
+    Example: ``{"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]}``
+    """
 
     type: Literal["http.response.start"]
     status: int
@@ -59,7 +73,10 @@ class HTTPResponseStartEvent(TypedDict):
 
 
 class HTTPResponseBodyEvent(TypedDict):
-    """``http.response.body``: a piece of the response body."""
+    """``http.response.body``: a piece of the response body.
+
+    Example: ``{"type": "http.response.body", "body": b"data: 1\\n\\n", "more_body": True}``
+    """
 
     type: Literal["http.response.body"]
     body: bytes

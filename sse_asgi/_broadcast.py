@@ -1,0 +1,605 @@
+"""Broadcast: publish once, deliver to every subscriber, replay what a reconnecting client missed.
+
+Two layers:
+
+- :class:`Broadcast`, the front, is the same for every backend. It keeps this
+  process's subscriptions, fans each event out to them, and hands a
+  reconnecting client over from replay to live events without a gap or a
+  duplicate: a subscription first registers for live events (they queue up),
+  then replays what the backend retained after its ``Last-Event-ID``, then
+  drains the queue, skipping what the replay already covered. Publishing never
+  waits for a subscriber: each has a bounded queue, and a full one either
+  ends that subscription (``overflow="disconnect"``: the browser reconnects
+  and replays from its ``Last-Event-ID``) or drops its oldest event
+  (``"drop_oldest"``).
+- A :class:`BroadcastBackend` stores events and brings them to the front.
+  :class:`MemoryBackend` keeps a bounded history per topic in this process;
+  ``sse_asgi.redis.RedisBackend`` uses Redis Streams, shared by every worker.
+
+Ids: each topic numbers its events in order. The memory backend writes
+``<epoch>-<n>`` (the epoch is the time this broadcast was created, so after a
+restart an old id is recognised as unknown rather than taken for a new event);
+Redis writes its stream ids. A subscription to several topics sends composite
+ids, one position per topic in the order the topics were given, joined by
+``,``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+
+from ._errors import SSEError
+from ._event import ServerSentEvent, event_with_id
+
+__all__ = [
+    "Broadcast",
+    "BroadcastBackend",
+    "BroadcastClosedError",
+    "Entry",
+    "MemoryBackend",
+    "Replay",
+    "Subscription",
+]
+
+logger = logging.getLogger("sse_asgi")
+
+Overflow = Literal["disconnect", "drop_oldest"]
+
+
+class BroadcastClosedError(SSEError):
+    """The broadcast was closed: no more publishing or subscribing.
+
+    Example::
+
+        await broadcast.aclose()
+        await broadcast.publish("news", "late")  # raises BroadcastClosedError
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored event: its id, a sortable form of the id, and the event carrying it.
+
+    Backends create them; the broadcast fans them out.
+
+    Example::
+
+        entry = await backend.publish("news", ServerSentEvent(data="hi"))
+        entry.id, entry.event.encode()  # ('1719...-1', b'data: "hi"\\nid: 1719...-1\\n\\n')
+    """
+
+    id: str
+    key: tuple[int, ...]
+    event: ServerSentEvent
+    published_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What a backend retained for a topic after a given id.
+
+    ``entries`` are the events after it, oldest first; ``head`` is the id of
+    the topic's newest event (or the backend's "before anything" id);
+    ``lost`` says why the id could not be resumed from (``"expired"``: older
+    than the retention; ``"unknown"``: not an id of this topic), or is None.
+
+    Example::
+
+        replay = await backend.replay("news", after="1719...-41")
+        [entry.id for entry in replay.entries]  # what the client missed
+    """
+
+    entries: list[Entry]
+    head: Entry | str
+    lost: Literal["expired", "unknown"] | None = None
+
+    @property
+    def head_id(self) -> str:
+        """The id of ``head``."""
+        return self.head.id if isinstance(self.head, Entry) else self.head
+
+
+class BroadcastBackend(ABC):
+    """Where a :class:`Broadcast` stores events and how they reach this process.
+
+    A backend numbers each topic's events in order, keeps a bounded history,
+    and calls the ``deliver`` function it was started with for every event
+    published to a topic this process watches -- from any process, for a
+    shared backend. ``deliver`` must be called on the event loop and never
+    blocks.
+
+    Example::
+
+        broadcast = Broadcast(MemoryBackend(history=100, max_age=600))
+    """
+
+    @abstractmethod
+    async def start(self, deliver: Callable[[str, Entry], None]) -> None:
+        """Begin delivering events; called once, before the first publish or subscribe."""
+
+    @abstractmethod
+    async def publish(self, topic: str, event: ServerSentEvent) -> Entry:
+        """Store an id-less event; return it stamped with its new id."""
+
+    @abstractmethod
+    async def replay(self, topic: str, after: str | None) -> Replay:
+        """The retained events of ``topic`` after the id ``after`` (none if ``after`` is None).
+
+        A subscriber is registered before it calls this; from the moment it
+        returns, every event newer than the returned ``head`` must reach
+        ``deliver`` -- so ``entries`` and live events leave no gap between
+        them (overlap is fine: the subscription skips what it already has).
+        """
+
+    @abstractmethod
+    def order(self, topic: str, event_id: str) -> tuple[int, ...] | None:
+        """A sortable key for an id of this backend's, or None if it is not one."""
+
+    def live_head(self, topic: str) -> Entry | str | None:
+        """The newest event of ``topic`` this process has delivered, if it knows it without IO."""
+        return None
+
+    async def unwatch(self, topic: str) -> None:  # noqa: B027 - optional hook
+        """This process has no subscribers to ``topic`` any more."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Stop delivering and release connections."""
+
+
+class MemoryBackend(BroadcastBackend):
+    """A bounded history per topic, in this process: the last ``history`` events, ``max_age`` s.
+
+    Example::
+
+        broadcast = Broadcast(MemoryBackend(history=500, max_age=3600))
+    """
+
+    def __init__(self, *, history: int = 1000, max_age: float | None = None) -> None:
+        if history < 0:
+            raise ValueError(f"history must be >= 0, got {history}")
+        if max_age is not None and max_age <= 0:
+            raise ValueError(f"max_age must be > 0 (or None), got {max_age}")
+        self.history = history
+        self.max_age = max_age
+        self._epoch = str(int(time.time() * 1000))
+        self._topics: dict[str, _MemoryTopic] = {}
+        self._deliver: Callable[[str, Entry], None] | None = None
+
+    async def start(self, deliver: Callable[[str, Entry], None]) -> None:
+        self._deliver = deliver
+
+    async def publish(self, topic: str, event: ServerSentEvent) -> Entry:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _MemoryTopic()
+        state.count += 1
+        event_id = f"{self._epoch}-{state.count}"
+        now = time.monotonic()
+        entry = Entry(event_id, (state.count,), event_with_id(event, event_id), now)
+        state.last = state.count
+        if self.history:
+            state.entries.append(entry)
+            while len(state.entries) > self.history:
+                state.entries.popleft()
+        self._expire(state, now)
+        assert self._deliver is not None
+        self._deliver(topic, entry)
+        return entry
+
+    def _expire(self, state: _MemoryTopic, now: float) -> None:
+        if self.max_age is not None:
+            entries = state.entries
+            while entries and now - entries[0].published_at > self.max_age:
+                entries.popleft()
+
+    async def replay(self, topic: str, after: str | None) -> Replay:
+        state = self._topics.get(topic) or _MemoryTopic()
+        self._expire(state, time.monotonic())
+        head: Entry | str = state.entries[-1] if state.entries else f"{self._epoch}-{state.last}"
+        if after is None:
+            return Replay([], head)
+        key = self.order(topic, after)
+        if key is None or key[0] > state.last:
+            return Replay([], head, "unknown")
+        (seq,) = key
+        entries = state.entries
+        oldest_kept = entries[0].key[0] if entries else state.last + 1
+        if seq < oldest_kept - 1:
+            return Replay([], head, "expired")  # some events after it are gone
+        return Replay([e for e in entries if e.key[0] > seq], head)
+
+    def live_head(self, topic: str) -> Entry | str | None:
+        state = self._topics.get(topic)
+        if state is None:
+            return f"{self._epoch}-0"
+        return state.entries[-1] if state.entries else f"{self._epoch}-{state.last}"
+
+    def order(self, topic: str, event_id: str) -> tuple[int, ...] | None:
+        epoch, _, seq = event_id.partition("-")
+        if epoch != self._epoch or not seq.isdigit():
+            return None
+        return (int(seq),)
+
+
+class _MemoryTopic:
+    __slots__ = ("count", "entries", "last")
+
+    def __init__(self) -> None:
+        self.count = 0  # events ever published
+        self.last = 0  # the newest event's number
+        self.entries: collections.deque[Entry] = collections.deque()
+
+
+class Broadcast:
+    """Publish events to topics; subscribe streams to them, with replay on reconnect.
+
+    - ``backend``: where events live; :class:`MemoryBackend` (this process
+      only) by default, ``sse_asgi.redis.RedisBackend`` for many workers.
+    - ``buffer``: events queued per subscriber before ``overflow`` applies.
+    - ``overflow``: ``"disconnect"`` (default) ends a subscriber that falls
+      ``buffer`` events behind -- its browser reconnects and replays from its
+      ``Last-Event-ID``, so it loses nothing the history still holds -- or
+      ``"drop_oldest"`` drops its oldest queued event.
+    - ``reset_event``: the event type sent first to a client whose
+      ``Last-Event-ID`` cannot be resumed (older than the history, or
+      unknown), so it can resync; its data is ``{"reason": "expired" |
+      "unknown", "last_event_id": ...}`` and its id the newest position.
+
+    Use it as an async context manager (e.g. in your app's lifespan) so the
+    backend starts and, at the end, every subscription ends.
+
+    Example::
+
+        broadcast = Broadcast()
+
+        @asynccontextmanager
+        async def lifespan(app):
+            async with broadcast:
+                yield
+
+        @app.post("/notify")
+        async def notify(message: str):
+            await broadcast.publish("notifications", {"message": message})
+
+        @app.get("/notifications", response_class=EventSourceResponse)
+        async def notifications(last_event_id: Annotated[str | None, Header()] = None):
+            async with broadcast.subscribe("notifications", last_event_id=last_event_id) as events:
+                async for event in events:
+                    yield event
+    """
+
+    def __init__(
+        self,
+        backend: BroadcastBackend | None = None,
+        *,
+        buffer: int = 256,
+        overflow: Overflow = "disconnect",
+        reset_event: str = "reset",
+    ) -> None:
+        if buffer < 1:
+            raise ValueError(f"buffer must be >= 1, got {buffer}")
+        if overflow not in ("disconnect", "drop_oldest"):
+            raise ValueError(f"overflow must be 'disconnect' or 'drop_oldest', not {overflow!r}")
+        self.backend = backend if backend is not None else MemoryBackend()
+        self.buffer = buffer
+        self.overflow: Overflow = overflow
+        self.reset_event = reset_event
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._state: Literal["new", "starting", "running", "closed"] = "new"
+        self._started = anyio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> Broadcast:
+        await self._ensure_started()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _ensure_started(self) -> None:
+        if self._state == "running":
+            return
+        if self._state == "closed":
+            raise BroadcastClosedError("this broadcast is closed")
+        if self._state == "starting":
+            await self._started.wait()
+            return
+        self._state = "starting"
+        try:
+            await self.backend.start(self._deliver)
+        except BaseException:
+            self._state = "new"
+            raise
+        self._state = "running"
+        self._started.set()
+
+    async def aclose(self) -> None:
+        """End every subscription (their streams finish cleanly) and close the backend."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        for subscribers in list(self._subscribers.values()):
+            for subscription in list(subscribers):
+                subscription._end()
+        self._subscribers.clear()
+        await self.backend.aclose()
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(self, topic: str, event: Any) -> str:
+        """Publish ``event`` to ``topic``: a :class:`ServerSentEvent` without id, or any data.
+
+        Returns the id the broadcast assigned: the event's ``id`` on the
+        wire, increasing within the topic. Never waits for subscribers.
+
+        Example::
+
+            event_id = await broadcast.publish("jobs:42", {"progress": 0.5})
+        """
+        if not isinstance(event, ServerSentEvent):
+            event = ServerSentEvent(data=event)
+        elif event.id is not None:
+            raise ValueError("the broadcast assigns event ids: publish events without an id")
+        await self._ensure_started()
+        return (await self.backend.publish(topic, event)).id
+
+    def _deliver(self, topic: str, entry: Entry) -> None:
+        for subscription in list(self._subscribers.get(topic, ())):
+            subscription._offer(topic, entry)
+
+    # -- subscribing -----------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topics: str | Sequence[str],
+        *,
+        last_event_id: str | None = None,
+        filter: Callable[[ServerSentEvent], bool] | None = None,
+    ) -> Subscription:
+        """An async iterator (and async context manager) of this topic's events.
+
+        It first replays what the client missed after ``last_event_id`` (the
+        ``Last-Event-ID`` header of a reconnecting browser), then continues
+        live. Give several topics to merge them; ``filter`` keeps only the
+        events it returns True for (say, the current user's). Hand it straight
+        to ``EventSourceResponse``, which closes it when the client leaves.
+
+        Example::
+
+            events = broadcast.subscribe("chat:lobby", last_event_id=last_event_id(scope))
+            await EventSourceResponse(events)(scope, receive, send)
+        """
+        names = (topics,) if isinstance(topics, str) else tuple(topics)
+        if not names:
+            raise ValueError("subscribe to at least one topic")
+        if len(set(names)) != len(names):
+            raise ValueError(f"topics must be distinct: {names!r}")
+        return Subscription(self, names, last_event_id or None, filter)
+
+    def subscriber_count(self, topic: str | None = None) -> int:
+        """How many subscriptions this process has, to ``topic`` or in all."""
+        if topic is not None:
+            return len(self._subscribers.get(topic, ()))
+        return len({s for subscribers in self._subscribers.values() for s in subscribers})
+
+    def _register(self, subscription: Subscription) -> None:
+        for topic in subscription.topics:
+            self._subscribers.setdefault(topic, set()).add(subscription)
+
+    async def _unregister(self, subscription: Subscription) -> None:
+        for topic in subscription.topics:
+            subscribers = self._subscribers.get(topic)
+            if subscribers is None:
+                continue
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscribers[topic]
+                if self._state == "running":
+                    await self.backend.unwatch(topic)
+
+
+class Subscription(AsyncIterator[ServerSentEvent]):
+    """One subscriber's view of one or more topics: replay, then live events.
+
+    Iterate it (it ends when the broadcast closes, or when this subscriber
+    fell too far behind with ``overflow="disconnect"``); close it with
+    ``aclose()`` or by leaving ``async with``. ``EventSourceResponse`` closes
+    it for you when the client disconnects.
+
+    Example::
+
+        async with broadcast.subscribe("news") as events:
+            async for event in events:
+                print(event.id, event.data)
+    """
+
+    def __init__(
+        self,
+        broadcast: Broadcast,
+        topics: tuple[str, ...],
+        last_event_id: str | None,
+        filter: Callable[[ServerSentEvent], bool] | None,
+    ) -> None:
+        self._broadcast = broadcast
+        self.topics = topics
+        self._last_event_id = last_event_id
+        self._filter = filter
+        self._queue: collections.deque[tuple[int, Entry]] = collections.deque()
+        self._ready: collections.deque[ServerSentEvent] = collections.deque()
+        self._positions: list[tuple[int, ...] | None] = [None] * len(topics)
+        self._ids = [""] * len(topics)
+        self._index = {topic: i for i, topic in enumerate(topics)}
+        self._waiter: anyio.Event | None = None
+        self._state: Literal["new", "live", "ended"] = "new"
+
+    async def __aenter__(self) -> Subscription:
+        # Entering subscribes: events published after this line are not missed.
+        if self._state == "new":
+            await self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ServerSentEvent:
+        if self._state == "new":
+            await self._start()
+        while True:
+            if self._ready:
+                return self._ready.popleft()
+            if self._queue:
+                event = self._take(*self._queue.popleft())
+                if event is not None:
+                    return event
+                continue
+            if self._state == "ended":
+                raise StopAsyncIteration
+            waiter = self._waiter = anyio.Event()
+            await waiter.wait()
+
+    async def aclose(self) -> None:
+        """Stop receiving events and free this subscription's place."""
+        if self._state != "ended":
+            self._end()
+        await self._broadcast._unregister(self)
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        broadcast = self._broadcast
+        await broadcast._ensure_started()
+        backend = broadcast.backend
+        # Live events queue up from here on. A fresh subscriber starts right
+        # here: at the newest event this process has delivered, when the
+        # backend knows it (no await between registering and asking).
+        broadcast._register(self)
+        self._state = "live"
+        start = [backend.live_head(topic) for topic in self.topics]
+        positions = self._resume_positions()
+        lost: Literal["expired", "unknown"] | None = "unknown" if positions is None else None
+        replays = []
+        for i, topic in enumerate(self.topics):
+            after = positions[i] if positions is not None else None
+            replay = await backend.replay(topic, after)
+            replays.append(replay)
+            if replay.lost is not None:
+                lost = replay.lost
+        if lost is not None or positions is None or self._last_event_id is None:
+            # Not resuming (or cannot): go on from the start position, and
+            # tell a client whose id could not be resumed to resync.
+            for i, replay in enumerate(replays):
+                known = start[i]
+                head = known if known is not None else replay.head
+                head_id = head.id if isinstance(head, Entry) else head
+                self._advance(i, head_id, backend.order(self.topics[i], head_id))
+            if lost is not None:
+                self._ready.append(
+                    ServerSentEvent(
+                        event=broadcast.reset_event,
+                        data={"reason": lost, "last_event_id": self._last_event_id},
+                        id=self._current_id(),
+                    )
+                )
+            return
+        # Resuming: replay everything after the client's position, oldest
+        # first across topics; live duplicates are skipped by position.
+        for i, (topic, after) in enumerate(zip(self.topics, positions, strict=True)):
+            assert after is not None
+            self._advance(i, after, backend.order(topic, after))
+        merged = sorted(
+            (
+                (entry.published_at, i, entry)
+                for i, replay in enumerate(replays)
+                for entry in replay.entries
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        for _, i, entry in merged:
+            event = self._take(i, entry)
+            if event is not None:
+                self._ready.append(event)
+
+    def _resume_positions(self) -> list[str | None] | None:
+        # Every id we send names a position in each topic (a topic with no
+        # event yet has its "before anything" id), so a part that is not an
+        # id of ours means the whole Last-Event-ID is unknown.
+        """The client's position per topic, from its Last-Event-ID; None if it makes no sense."""
+        if self._last_event_id is None:
+            return [None] * len(self.topics)
+        parts = self._last_event_id.split(",") if len(self.topics) > 1 else [self._last_event_id]
+        if len(parts) != len(self.topics):
+            return None
+        backend = self._broadcast.backend
+        for topic, part in zip(self.topics, parts, strict=True):
+            if backend.order(topic, part) is None:
+                return None
+        return list(parts)
+
+    def _advance(self, index: int, event_id: str, key: tuple[int, ...] | None) -> None:
+        self._positions[index] = key
+        self._ids[index] = event_id
+
+    def _current_id(self) -> str:
+        return ",".join(self._ids) if len(self.topics) > 1 else self._ids[0]
+
+    def _take(self, index: int, entry: Entry) -> ServerSentEvent | None:
+        """The event to yield for ``entry``, or None if already delivered or filtered out."""
+        position = self._positions[index]
+        if position is not None and entry.key <= position:
+            return None  # the replay already delivered it
+        self._advance(index, entry.id, entry.key)
+        event = entry.event
+        if self._filter is not None and not self._filter(event):
+            return None
+        if len(self.topics) > 1:
+            event = event_with_id(event, self._current_id())  # composite id, per subscriber
+        return event
+
+    def _offer(self, topic: str, entry: Entry) -> None:
+        """Queue a live event (called by the broadcast, never blocks)."""
+        if self._state == "ended":
+            return
+        queue = self._queue
+        if len(queue) >= self._broadcast.buffer:
+            if self._broadcast.overflow == "drop_oldest":
+                queue.popleft()
+            else:
+                logger.info("SSE subscriber fell %d events behind; disconnecting it", len(queue))
+                queue.clear()
+                self._end()
+                return
+        queue.append((self._index[topic], entry))
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()
+
+    def _end(self) -> None:
+        self._state = "ended"
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.set()

@@ -1,0 +1,112 @@
+"""Starlette integration: :class:`EventSourceResponse` as a ``starlette.responses.Response``.
+
+Example::
+
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from sse_asgi.starlette import EventSourceResponse, ServerSentEvent
+
+    async def ticks(request):
+        async def events():
+            for i in range(3):
+                yield ServerSentEvent(data={"i": i}, id=str(i))
+        return EventSourceResponse(events(), ping_interval=5)
+
+    app = Starlette(routes=[Route("/ticks", ticks)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
+
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from ._event import ServerSentEvent  # re-exported: one import line serves Starlette apps
+from ._response import EventSourceResponse as _CoreResponse
+from .types import Receive as _Receive
+from .types import Send as _Send
+
+__all__ = ["EventSourceResponse", "ServerSentEvent"]
+
+_R = TypeVar("_R", bound="EventSourceResponse")
+
+
+class EventSourceResponse(Response):
+    """A Starlette ``Response`` that streams Server-Sent Events with sse-asgi's engine.
+
+    Takes Starlette's arguments (``content``, ``status_code``, ``headers``,
+    ``media_type``, ``background``) plus every option of
+    :class:`sse_asgi.EventSourceResponse` as keywords (``ping_interval``,
+    ``send_timeout``, ``item_type``, ``on_error``, ``on_disconnect``, ...).
+    ``response.headers`` can be changed until the response is sent;
+    background tasks run after the stream ends.
+
+    Example::
+
+        async def endpoint(request):
+            return EventSourceResponse(events(), ping_interval=5, send_timeout=30)
+    """
+
+    media_type = "text/event-stream"
+    #: Options every instance of this class starts from (see :meth:`with_options`).
+    default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    def __init__(
+        self,
+        content: AsyncIterable[Any] | Iterable[Any],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        **options: Any,
+    ) -> None:
+        self._stream = _CoreResponse(
+            content, status_code=status_code, headers=headers, **{**self.default_options, **options}
+        )
+        self.status_code = status_code
+        self.background = background
+        self.body = b""
+        # One header list, shared with the stream: edits through self.headers
+        # (a framework adding cookies or a dependency's headers) reach the wire.
+        self.raw_headers = self._stream.raw_headers
+        if media_type is not None:
+            self.media_type = media_type
+            self.headers["content-type"] = media_type
+
+    @classmethod
+    def with_options(cls: type[_R], **options: Any) -> type[_R]:
+        """A subclass whose instances use ``options`` by default.
+
+        Handy where you name a class rather than build an instance, such as
+        FastAPI's ``response_class=`` on a generator path operation.
+
+        Example::
+
+            @app.get("/feed", response_class=EventSourceResponse.with_options(ping_interval=5))
+            async def feed(): ...
+        """
+        merged = {**cls.default_options, **options}
+        _CoreResponse((), **merged)  # invalid options fail here, not on the first request
+        namespace = {"default_options": MappingProxyType(merged), "__module__": cls.__module__}
+        return type(cls.__name__, (cls,), namespace)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self._stream
+        stream.status_code = self.status_code
+        stream.raw_headers = self.raw_headers
+        # Starlette types messages as plain mappings, ours as TypedDicts: same objects.
+        await stream(scope, _as_receive(receive), _as_send(send))
+        if self.background is not None:
+            await self.background()
+
+
+def _as_receive(receive: Receive) -> _Receive:
+    return receive  # type: ignore[return-value]
+
+
+def _as_send(send: Send) -> _Send:
+    return send  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Real-browser end-to-end tests: headless Chromium's EventSource against uvicorn."""
