@@ -17,8 +17,9 @@ Two layers:
   ``sse_asgi.redis.RedisBackend`` uses Redis Streams, shared by every worker.
 
 Ids: each topic numbers its events in order. The memory backend writes
-``<epoch>-<n>`` (the epoch is the time this broadcast was created, so after a
-restart an old id is recognised as unknown rather than taken for a new event);
+``<epoch>-<n>`` (the epoch -- creation time plus randomness -- differs between
+broadcasts, so after a restart an old id is recognised as unknown rather than
+taken for a new event);
 Redis writes its stream ids. A subscription to several topics sends composite
 ids, one position per topic in the order the topics were given, joined by
 ``,``.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,6 +38,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import anyio
+from anyio.abc import TaskGroup
 
 from ._errors import SSEError
 from ._event import ServerSentEvent, event_with_id
@@ -44,6 +47,7 @@ __all__ = [
     "Broadcast",
     "BroadcastBackend",
     "BroadcastClosedError",
+    "BroadcastUnavailableError",
     "Entry",
     "MemoryBackend",
     "Replay",
@@ -62,6 +66,18 @@ class BroadcastClosedError(SSEError):
 
         await broadcast.aclose()
         await broadcast.publish("news", "late")  # raises BroadcastClosedError
+    """
+
+
+class BroadcastUnavailableError(SSEError):
+    """The broadcast's backend cannot be reached: the event was not published.
+
+    Example::
+
+        try:
+            await broadcast.publish("news", item)
+        except BroadcastUnavailableError:
+            ...  # Redis is down: retry, or report the failure
     """
 
 
@@ -123,8 +139,15 @@ class BroadcastBackend(ABC):
     """
 
     @abstractmethod
-    async def start(self, deliver: Callable[[str, Entry], None]) -> None:
-        """Begin delivering events; called once, before the first publish or subscribe."""
+    async def start(
+        self, deliver: Callable[[str, Entry], None], task_group: TaskGroup | None
+    ) -> None:
+        """Begin delivering events; called once, before the first publish or subscribe.
+
+        ``task_group`` runs for as long as the broadcast (``async with
+        broadcast``) and hosts any background task the backend needs; it is
+        None when the broadcast is used without ``async with``.
+        """
 
     @abstractmethod
     async def publish(self, topic: str, event: ServerSentEvent) -> Entry:
@@ -170,11 +193,14 @@ class MemoryBackend(BroadcastBackend):
             raise ValueError(f"max_age must be > 0 (or None), got {max_age}")
         self.history = history
         self.max_age = max_age
-        self._epoch = str(int(time.time() * 1000))
+        # Time plus randomness: two broadcasts (or two runs) never share an epoch.
+        self._epoch = f"{int(time.time() * 1000):x}{secrets.randbelow(1 << 16):04x}"
         self._topics: dict[str, _MemoryTopic] = {}
         self._deliver: Callable[[str, Entry], None] | None = None
 
-    async def start(self, deliver: Callable[[str, Entry], None]) -> None:
+    async def start(
+        self, deliver: Callable[[str, Entry], None], task_group: TaskGroup | None
+    ) -> None:
         self._deliver = deliver
 
     async def publish(self, topic: str, event: ServerSentEvent) -> Entry:
@@ -296,11 +322,22 @@ class Broadcast:
         self._subscribers: dict[str, set[Subscription]] = {}
         self._state: Literal["new", "starting", "running", "closed"] = "new"
         self._started = anyio.Event()
+        self._task_group: TaskGroup | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> Broadcast:
-        await self._ensure_started()
+        # The task group lives as long as the broadcast: backends run their
+        # background work (Redis's reader) in it.
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        try:
+            await self._ensure_started()
+        except BaseException as exc:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     async def __aexit__(
@@ -309,7 +346,13 @@ class Broadcast:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            task_group, self._task_group = self._task_group, None
+            if task_group is not None:
+                task_group.cancel_scope.cancel()
+                await task_group.__aexit__(exc_type, exc, tb)
 
     async def _ensure_started(self) -> None:
         if self._state == "running":
@@ -321,7 +364,7 @@ class Broadcast:
             return
         self._state = "starting"
         try:
-            await self.backend.start(self._deliver)
+            await self.backend.start(self._deliver, self._task_group)
         except BaseException:
             self._state = "new"
             raise
@@ -503,10 +546,17 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         replays = []
         for i, topic in enumerate(self.topics):
             after = positions[i] if positions is not None else None
-            replay = await backend.replay(topic, after)
+            try:
+                replay = await backend.replay(topic, after)
+            except Exception:
+                if self._ended():  # the broadcast closed meanwhile: just end
+                    return
+                raise
             replays.append(replay)
             if replay.lost is not None:
                 lost = replay.lost
+        if self._ended():
+            return
         if lost is not None or positions is None or self._last_event_id is None:
             # Not resuming (or cannot): go on from the start position, and
             # tell a client whose id could not be resumed to resync.
@@ -596,6 +646,9 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         if waiter is not None:
             self._waiter = None
             waiter.set()
+
+    def _ended(self) -> bool:
+        return self._state == "ended"
 
     def _end(self) -> None:
         self._state = "ended"

@@ -19,7 +19,7 @@ from ._encoder import (
 from ._errors import InvalidEventError
 from ._json import ORJSON_NATIVE, dumps, item_serializer, json_default
 
-__all__ = ["ServerSentEvent", "encode_item", "event_with_id", "item_encoder"]
+__all__ = ["ServerSentEvent", "encode_item", "event_with_id", "item_encoder", "stored_event"]
 
 _orjson_dumps = orjson.dumps
 
@@ -298,3 +298,35 @@ def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
     copy._comment = event._comment
     copy._encoded = b"%sid: %s\n%s" % (encoded[:at], id.encode(), encoded[at:])
     return copy
+
+
+def stored_event(
+    encoded: bytes,
+    *,
+    data: Any = None,
+    raw_data: str | None = None,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> ServerSentEvent:
+    """An event rebuilt from bytes this library encoded earlier (say, in another worker).
+
+    The fields are only what the event exposes; ``encoded`` is what it
+    sends, trusted as is -- callers pass back exactly what ``encode()`` gave.
+
+    Example::
+
+        >>> original = ServerSentEvent(data={"a": 1})
+        >>> stored_event(original.encode(), data={"a": 1}) == original
+        True
+    """
+    rebuilt = object.__new__(ServerSentEvent)
+    rebuilt._data = data
+    rebuilt._raw_data = raw_data
+    rebuilt._event = event
+    rebuilt._id = id
+    rebuilt._retry = retry
+    rebuilt._comment = comment
+    rebuilt._encoded = encoded
+    return rebuilt
