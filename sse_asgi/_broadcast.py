@@ -27,6 +27,7 @@ ids, one position per topic in the order the topics were given, joined by
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import secrets
@@ -42,6 +43,7 @@ from anyio.abc import TaskGroup
 
 from ._errors import SSEError
 from ._event import ServerSentEvent, event_with_id
+from ._eventloop import running_asyncio_loop
 
 __all__ = [
     "Broadcast",
@@ -487,7 +489,11 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._positions: list[tuple[int, ...] | None] = [None] * len(topics)
         self._ids = [""] * len(topics)
         self._index = {topic: i for i, topic in enumerate(topics)}
-        self._waiter: anyio.Event | None = None
+        # What the subscriber waits on when its queue is empty: a bare future on
+        # asyncio (one allocation per wait, woken without a coroutine), else an
+        # anyio Event. Fanning out to 10,000 subscribers wakes 10,000 of them.
+        self._waiter: asyncio.Future[None] | anyio.Event | None = None
+        self._loop = running_asyncio_loop()
         self._state: Literal["new", "live", "ended"] = "new"
 
     async def __aenter__(self) -> Subscription:
@@ -520,8 +526,13 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 continue
             if self._state == "ended":
                 raise StopAsyncIteration
-            waiter = self._waiter = anyio.Event()
-            await waiter.wait()
+            if self._loop is not None:
+                future: asyncio.Future[None] = self._loop.create_future()
+                self._waiter = future
+                await future
+            else:
+                wakeup = self._waiter = anyio.Event()
+                await wakeup.wait()
 
     async def aclose(self) -> None:
         """Stop receiving events and free this subscription's place."""
@@ -642,17 +653,21 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 self._end()
                 return
         queue.append((self._index[topic], entry))
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        if self._waiter is not None:
+            self._wake()
 
     def _ended(self) -> bool:
         return self._state == "ended"
 
     def _end(self) -> None:
         self._state = "ended"
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
+        if self._waiter is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():  # a cancelled waiter needs no waking
+                waiter.set_result(None)
+        elif waiter is not None:
             waiter.set()
