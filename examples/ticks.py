@@ -28,7 +28,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return  # lifespan: nothing to set up
     resume = last_event_id(scope)
-    start = int(resume) + 1 if resume and resume.isdigit() else 0
+    start = int(resume) + 1 if resume and resume.isascii() and resume.isdigit() else 0
     await EventSourceResponse(ticks(start))(scope, receive, send)
 
 

@@ -87,7 +87,9 @@ class BroadcastUnavailableError(SSEError):
 class Entry:
     """One stored event: its id, a sortable form of the id, and the event carrying it.
 
-    Backends create them; the broadcast fans them out.
+    ``event`` carries ``id``; ``unstamped`` is the same event without an id,
+    which a subscription to several topics stamps with its composite id.
+    Backends create entries; the broadcast fans them out.
 
     Example::
 
@@ -98,6 +100,7 @@ class Entry:
     id: str
     key: tuple[int, ...]
     event: ServerSentEvent
+    unstamped: ServerSentEvent
     published_at: float = 0.0
 
 
@@ -176,6 +179,10 @@ class BroadcastBackend(ABC):
     async def unwatch(self, topic: str) -> None:  # noqa: B027 - optional hook
         """This process has no subscribers to ``topic`` any more."""
 
+    @abstractmethod
+    async def delete(self, topic: str) -> None:
+        """Forget everything stored for ``topic``."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Stop delivering and release connections."""
 
@@ -212,7 +219,7 @@ class MemoryBackend(BroadcastBackend):
         state.count += 1
         event_id = f"{self._epoch}-{state.count}"
         now = time.monotonic()
-        entry = Entry(event_id, (state.count,), event_with_id(event, event_id), now)
+        entry = Entry(event_id, (state.count,), event_with_id(event, event_id), event, now)
         state.last = state.count
         if self.history:
             state.entries.append(entry)
@@ -244,6 +251,9 @@ class MemoryBackend(BroadcastBackend):
         if seq < oldest_kept - 1:
             return Replay([], head, "expired")  # some events after it are gone
         return Replay([e for e in entries if e.key[0] > seq], head)
+
+    async def delete(self, topic: str) -> None:
+        self._topics.pop(topic, None)
 
     def live_head(self, topic: str) -> Entry | str | None:
         state = self._topics.get(topic)
@@ -437,10 +447,28 @@ class Broadcast:
         return Subscription(self, names, last_event_id or None, filter)
 
     def subscriber_count(self, topic: str | None = None) -> int:
-        """How many subscriptions this process has, to ``topic`` or in all."""
+        """How many subscriptions this process has, to ``topic`` or in all.
+
+        A subscription counts once it has started (entered, or iterated once):
+        from then on it receives every event published.
+        """
         if topic is not None:
-            return len(self._subscribers.get(topic, ()))
-        return len({s for subscribers in self._subscribers.values() for s in subscribers})
+            return sum(1 for s in self._subscribers.get(topic, ()) if s._live())
+        return len(
+            {s for subscribers in self._subscribers.values() for s in subscribers if s._live()}
+        )
+
+    async def delete_topic(self, topic: str) -> None:
+        """Forget a topic's history (say, of a finished job); its subscribers stay subscribed.
+
+        Example::
+
+            await broadcast.publish(f"job:{job_id}", {"status": "done"})
+            ...
+            await broadcast.delete_topic(f"job:{job_id}")
+        """
+        await self._ensure_started()
+        await self.backend.delete(topic)
 
     def _register(self, subscription: Subscription) -> None:
         for topic in subscription.topics:
@@ -494,7 +522,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         # anyio Event. Fanning out to 10,000 subscribers wakes 10,000 of them.
         self._waiter: asyncio.Future[None] | anyio.Event | None = None
         self._loop = running_asyncio_loop()
-        self._state: Literal["new", "live", "ended"] = "new"
+        self._state: Literal["new", "starting", "live", "ended"] = "new"
 
     async def __aenter__(self) -> Subscription:
         # Entering subscribes: events published after this line are not missed.
@@ -543,6 +571,13 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     # -- internals --------------------------------------------------------------------
 
     async def _start(self) -> None:
+        try:
+            await self._start_up()
+        finally:
+            if self._state == "starting":
+                self._state = "live"
+
+    async def _start_up(self) -> None:
         broadcast = self._broadcast
         await broadcast._ensure_started()
         backend = broadcast.backend
@@ -550,7 +585,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         # here: at the newest event this process has delivered, when the
         # backend knows it (no await between registering and asking).
         broadcast._register(self)
-        self._state = "live"
+        self._state = "starting"
         start = [backend.live_head(topic) for topic in self.topics]
         positions = self._resume_positions()
         lost: Literal["expired", "unknown"] | None = "unknown" if positions is None else None
@@ -636,7 +671,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         if self._filter is not None and not self._filter(event):
             return None
         if len(self.topics) > 1:
-            event = event_with_id(event, self._current_id())  # composite id, per subscriber
+            # The composite id, stamped per subscriber on the id-less event.
+            event = event_with_id(entry.unstamped, self._current_id())
         return event
 
     def _offer(self, topic: str, entry: Entry) -> None:
@@ -658,6 +694,9 @@ class Subscription(AsyncIterator[ServerSentEvent]):
 
     def _ended(self) -> bool:
         return self._state == "ended"
+
+    def _live(self) -> bool:
+        return self._state == "live"
 
     def _end(self) -> None:
         self._state = "ended"

@@ -32,6 +32,7 @@ blank line), so there is nothing to flush.
 from __future__ import annotations
 
 import codecs
+import collections
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ import orjson
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
+    "AsyncEventIterator",
     "EventDecoder",
     "ReceivedEvent",
     "aiter_events",
@@ -253,10 +255,11 @@ def iter_events(chunks: Iterable[bytes], *, last_event_id: str = "") -> Iterator
         yield from decoder.feed(chunk)
 
 
-async def aiter_events(
-    chunks: AsyncIterable[bytes], *, last_event_id: str = ""
-) -> AsyncIterator[ReceivedEvent]:
+def aiter_events(chunks: AsyncIterable[bytes], *, last_event_id: str = "") -> AsyncEventIterator:
     """Decode an async iterable of byte chunks into events.
+
+    The iterator can be closed early (``aclose()``, or ``contextlib.aclosing``),
+    which also closes ``chunks`` if it can be closed.
 
     Example::
 
@@ -265,7 +268,39 @@ async def aiter_events(
                 async for event in aiter_events(response.aiter_bytes()):
                     print(event.event, event.data)
     """
-    decoder = EventDecoder(last_event_id)
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
+    return AsyncEventIterator(chunks, last_event_id)
+
+
+class AsyncEventIterator(AsyncIterator[ReceivedEvent]):
+    """What :func:`aiter_events` returns: events, and ``aclose()`` for the source too.
+
+    A class rather than an async generator: leaving one early under trio
+    would leave it (and its source) for the garbage collector to finalize.
+
+    Example::
+
+        async with contextlib.aclosing(aiter_events(chunks)) as events:
+            async for event in events:
+                if event.data == "[DONE]":
+                    break
+    """
+
+    def __init__(self, chunks: AsyncIterable[bytes], last_event_id: str = "") -> None:
+        self._chunks = chunks.__aiter__()
+        self.decoder = EventDecoder(last_event_id)
+        self._pending: collections.deque[ReceivedEvent] = collections.deque()
+
+    def __aiter__(self) -> AsyncEventIterator:
+        return self
+
+    async def __anext__(self) -> ReceivedEvent:
+        while not self._pending:
+            chunk = await self._chunks.__anext__()  # StopAsyncIteration ends us too
+            self._pending.extend(self.decoder.feed(chunk))
+        return self._pending.popleft()
+
+    async def aclose(self) -> None:
+        """Stop, and close the source of chunks."""
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()

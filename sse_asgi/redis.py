@@ -36,7 +36,7 @@ import anyio
 import orjson
 from anyio.abc import TaskGroup
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from ._broadcast import (
     Broadcast,
@@ -154,13 +154,12 @@ class RedisBackend(BroadcastBackend):
             raise BroadcastUnavailableError(
                 f"cannot publish to Redis at {self.url}: {exc}"
             ) from exc
-        event_id = _text(raw_id)
-        return self._entry(event_id, event_with_id(event, event_id))
+        return self._entry(_text(raw_id), event)
 
-    def _entry(self, event_id: str, event: ServerSentEvent) -> Entry:
+    def _entry(self, event_id: str, unstamped: ServerSentEvent) -> Entry:
         key = self.order("", event_id)
         assert key is not None
-        return Entry(event_id, key, event, key[0] / 1000)
+        return Entry(event_id, key, event_with_id(unstamped, event_id), unstamped, key[0] / 1000)
 
     async def replay(self, topic: str, after: str | None) -> Replay:
         client = self._require_client()
@@ -206,6 +205,12 @@ class RedisBackend(BroadcastBackend):
     async def unwatch(self, topic: str) -> None:
         self._watched.pop(topic, None)
 
+    async def delete(self, topic: str) -> None:
+        try:
+            await self._require_client().delete(self._key(topic))
+        except _FAILURES as exc:
+            raise BroadcastUnavailableError(f"cannot reach Redis at {self.url}: {exc}") from exc
+
     @property
     def _add(self) -> Any:
         if self._add_script is None:
@@ -230,7 +235,7 @@ class RedisBackend(BroadcastBackend):
     async def _read_forever(self) -> None:
         delay, failing = self._delays[0], False
         while True:
-            reader = Redis.from_url(self.url, single_connection_client=True)
+            reader = self._new_reader()
             try:
                 self._reader_id = int(await reader.client_id())
                 if failing:
@@ -248,6 +253,25 @@ class RedisBackend(BroadcastBackend):
                 self._reading = False
                 with anyio.CancelScope(shield=True):
                     await reader.aclose()
+
+    def _new_reader(self) -> Redis:
+        """A dedicated connection for blocking reads, with the client's settings.
+
+        Its socket timeout must outlast a blocking read (redis-py's default,
+        5 s, would cut reads of `block` = 5 s off), yet stay bounded so that
+        a half-open connection is still noticed.
+        """
+        timeout = self._block_ms / 1000 + 5
+        if self._client is not None and not self._own_client:
+            pool = self._client.connection_pool
+            settings = {**pool.connection_kwargs, "socket_timeout": timeout}
+            return Redis(
+                connection_pool=ConnectionPool(
+                    connection_class=pool.connection_class, max_connections=1, **settings
+                ),
+                single_connection_client=True,
+            )
+        return Redis.from_url(self.url, single_connection_client=True, socket_timeout=timeout)
 
     async def _read(self, reader: Redis) -> None:
         deliver = self._deliver
@@ -277,8 +301,7 @@ class RedisBackend(BroadcastBackend):
                     deliver(topic, entry)
 
     def _unpack(self, event_id: str, fields: Mapping[Any, Any]) -> Entry:
-        event = _unpack_event(_field(fields, "e"), _field(fields, "m"))
-        return self._entry(event_id, event_with_id(event, event_id))
+        return self._entry(event_id, _unpack_event(_field(fields, "e"), _field(fields, "m")))
 
 
 # XADD, recording the id of the entry before it (so that a replay can tell

@@ -210,6 +210,9 @@ async def test_several_topics_with_composite_ids(make_broadcast: Factory) -> Non
             await broadcast.publish("b", "b1")
             a1, b1 = await take(subscription, 2)
         assert [a1.data, b1.data] == ["a1", "b1"]
+        # On the wire: exactly one id line, the composite one.
+        assert b1.encode().count(b"\nid: ") == 1
+        assert b1.encode() == f'data: "b1"\nid: {b1.id}\n\n'.encode()
         assert a1.id is not None
         assert b1.id is not None
         assert len(b1.id.split(",")) == 2
@@ -403,3 +406,34 @@ async def test_redis_restart_mid_stream(tmp_path: Path) -> None:
             # Resuming from before the outage replays what Redis kept.
             async with broadcast.subscribe("t", last_event_id=before) as subscription:
                 assert [e.data for e in await take(subscription, 1)] == ["after"]
+
+
+async def test_delete_topic_forgets_its_history(make_broadcast: Factory) -> None:
+    async with make_broadcast() as broadcast:
+        first = await broadcast.publish("job:1", "step 1")
+        await broadcast.publish("job:1", "step 2")
+        await broadcast.delete_topic("job:1")
+        async with broadcast.subscribe("job:1", last_event_id=first) as subscription:
+            [reset] = await take(subscription, 1)
+    assert reset.event == "reset"
+
+
+async def test_subscriber_count_means_ready(make_broadcast: Factory) -> None:
+    """Once counted, a subscriber gets every later event -- even one published at once."""
+    async with make_broadcast() as broadcast:
+        for n in range(20):
+            got: list[ServerSentEvent] = []
+
+            async def listen(topic: str, got: list[ServerSentEvent] = got) -> None:
+                # Iterated without `async with`, as EventSourceResponse does.
+                subscription = broadcast.subscribe(topic)
+                try:
+                    got.append(await subscription.__anext__())
+                finally:
+                    await subscription.aclose()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(listen, f"ready:{n}")
+                await eventually(lambda n=n: broadcast.subscriber_count(f"ready:{n}") == 1)  # type: ignore[misc]
+                await broadcast.publish(f"ready:{n}", n)
+            assert [e.data for e in got] == [n]

@@ -285,3 +285,23 @@ def _streams() -> Iterable[bytes]:
 def test_concatenated_cases_decode_consistently() -> None:
     stream = b"\n\n".join(_streams()) + b"\n\n"
     decode_every_way(stream)
+
+
+@pytest.mark.anyio
+async def test_aiter_events_closes_its_source_when_left_early() -> None:
+    closed = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: x\n\n"
+        finally:
+            closed.append(True)
+
+    events = aiter_events(chunks())
+    async for event in events:
+        assert event.data == "x"
+        break
+    await events.aclose()
+    assert closed == [True]
+    assert events.decoder.last_event_id == ""
