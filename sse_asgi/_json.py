@@ -12,18 +12,41 @@ which is what lets the encoder put it on one ``data:`` line unchanged.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pydantic_core
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from ._errors import InvalidEventError, describe_char
 
 __all__ = ["ORJSON_NATIVE", "dumps", "item_serializer", "json_default"]
 
 _Fragment = orjson.Fragment
+
+
+def _model_json_options() -> dict[str, Any]:
+    # Serialize a model as its own model_dump_json() would. Newer pydantic
+    # leaves by_alias to the model's config (None); older releases, which
+    # FastAPI 0.100 needs, pass False and their serializer defaults to True.
+    default = inspect.signature(BaseModel.model_dump_json).parameters["by_alias"].default
+    return {} if default is None else {"by_alias": default}
+
+
+def _fallback_options() -> dict[str, Any]:
+    # NaN as null, like orjson -- where pydantic-core has the option.
+    try:
+        pydantic_core.to_json(float("nan"), inf_nan_mode="null")
+    except TypeError:
+        return {}
+    return {"inf_nan_mode": "null"}
+
+
+_MODEL_OPTIONS = _model_json_options()
+_FALLBACK_OPTIONS = _fallback_options()
 # Exact types orjson serializes itself: checked first, as a set lookup, because a
 # failed attribute lookup on them (looking for a pydantic serializer) is slow.
 ORJSON_NATIVE = frozenset({dict, list, str, int, float, bool, tuple, type(None)})
@@ -34,7 +57,7 @@ def json_default(value: Any) -> Any:
     """orjson's ``default`` hook: pydantic models as a pre-serialized fragment."""
     serializer = getattr(type(value), "__pydantic_serializer__", None)
     if serializer is not None:
-        return _Fragment(serializer.to_json(value))
+        return _Fragment(serializer.to_json(value, **_MODEL_OPTIONS))
     # orjson turns this into its own TypeError, which sends dumps() to the
     # pydantic fallback that knows Decimal, set, timedelta and friends.
     raise TypeError
@@ -58,7 +81,7 @@ def dumps(value: Any) -> bytes:
         serializer = getattr(type(value), "__pydantic_serializer__", None)
         if serializer is not None:
             try:
-                return serializer.to_json(value)  # type: ignore[no-any-return]
+                return serializer.to_json(value, **_MODEL_OPTIONS)  # type: ignore[no-any-return]
             except pydantic_core.PydanticSerializationError:
                 return _fallback(value)
     try:
@@ -69,8 +92,8 @@ def dumps(value: Any) -> bytes:
 
 def _fallback(value: Any) -> bytes:
     try:
-        return _to_json(value, inf_nan_mode="null")
-    except pydantic_core.PydanticSerializationError as exc:
+        return _to_json(value, **_FALLBACK_OPTIONS)
+    except pydantic_core.PydanticSerializationError:
         surrogate = _find_surrogate(value)
         if surrogate is not None:
             raise InvalidEventError(
@@ -78,41 +101,54 @@ def _fallback(value: Any) -> bytes:
                 f"contains {describe_char(surrogate)}, which cannot be encoded as UTF-8",
             ) from None
         raise TypeError(
-            f"ServerSentEvent.data is not JSON serializable: {_culprit(exc, value)}"
+            f"ServerSentEvent.data is not JSON serializable: {_culprit(value)}"
         ) from None
 
 
-def _culprit(exc: Exception, value: Any) -> str:
-    # pydantic names the innermost unknown type in its message; fall back to
-    # the outer type if it ever stops doing so.
-    text = str(exc)
-    marker = "unknown type: "
-    if marker in text:
-        return "object of type " + text.split(marker, 1)[1].strip()
-    return f"object of type {type(value).__qualname__!r} ({text})"
+def _culprit(value: Any) -> str:
+    """Name the innermost value nothing can serialize (error path only)."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack += list(item)
+        else:
+            try:
+                _to_json(item, **_FALLBACK_OPTIONS)
+            except pydantic_core.PydanticSerializationError:
+                return f"object of type {type(item).__qualname__!r}"
+    return f"object of type {type(value).__qualname__!r}"
 
 
-def _find_surrogate(value: Any, _depth: int = 0) -> str | None:
-    """The first lone surrogate in any string inside ``value`` (error path only)."""
-    if _depth > 100:
-        return None
-    if isinstance(value, str):
-        for char in value:
-            if "\ud800" <= char <= "\udfff":
-                return char
-        return None
-    if isinstance(value, dict):
-        items: list[Any] = [*value.keys(), *value.values()]
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-    elif hasattr(value, "__dict__"):
-        items = list(vars(value).values())
-    else:
-        return None
-    for item in items:
-        found = _find_surrogate(item, _depth + 1)
-        if found is not None:
-            return found
+def _find_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a string inside ``value`` (error path only).
+
+    Walks what the serializers walk -- containers, models, dataclass
+    instances -- never arbitrary objects (a class's attributes are a maze),
+    and each object once.
+    """
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            for char in item:
+                if 0xD800 <= ord(char) <= 0xDFFF:
+                    return char
+            continue
+        if id(item) in seen or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack += list(item)
+        elif isinstance(item, BaseModel) or dataclasses.is_dataclass(item):
+            stack += list(vars(item).values())
     return None
 
 
@@ -152,7 +188,11 @@ def item_serializer(
     options: dict[str, Any] = {
         key: value
         for key, value, default in (
-            ("by_alias", by_alias, None),
+            (
+                "by_alias",
+                by_alias if by_alias is not None else _MODEL_OPTIONS.get("by_alias"),
+                None,
+            ),
             ("include", include, None),
             ("exclude", exclude, None),
             ("exclude_unset", exclude_unset, False),
