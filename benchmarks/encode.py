@@ -20,24 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_line, interleaved, pin_to_core, table, versions
+from apps import Model
 
 from sse_asgi import ServerSentEvent
 from sse_asgi._event import item_encoder
-
-
-class Model(BaseModel):
-    id: int
-    name: str
-    price: float
-    in_stock: bool
-    tags: list[str]
-    note: str | None
-
 
 SMALL = {"i": 1, "msg": "hello"}
 MODEL = Model(id=1, name="Plumbus", price=32.99, in_stock=True, tags=["a", "b"], note=None)

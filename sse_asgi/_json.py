@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -107,9 +107,38 @@ def _fallback(value: Any) -> bytes:
 
 def _culprit(value: Any) -> str:
     """Name the innermost value nothing can serialize (error path only)."""
+    for leaf in _walk(value, into_objects=False):
+        if isinstance(leaf, str):
+            continue
+        try:
+            _to_json(leaf, **_FALLBACK_OPTIONS)
+        except pydantic_core.PydanticSerializationError:
+            return f"object of type {type(leaf).__qualname__!r}"
+    return f"object of type {type(value).__qualname__!r}"
+
+
+def _find_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a string inside ``value`` (error path only)."""
+    for leaf in _walk(value, into_objects=True):
+        if isinstance(leaf, str):
+            for char in leaf:
+                if 0xD800 <= ord(char) <= 0xDFFF:
+                    return char
+    return None
+
+
+def _walk(value: Any, *, into_objects: bool) -> Iterator[Any]:
+    """The leaves of ``value``: what is not a container (or, with ``into_objects``,
+    not a model or dataclass instance either). Walks what the serializers walk
+    -- never arbitrary objects' attributes (a class's are a maze) -- and each
+    object once.
+    """
     stack, seen = [value], set()
     while stack:
         item = stack.pop()
+        if isinstance(item, str):
+            yield item
+            continue
         if id(item) in seen:
             continue
         seen.add(id(item))
@@ -117,39 +146,14 @@ def _culprit(value: Any) -> str:
             stack += [*item.keys(), *item.values()]
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack += list(item)
-        else:
-            try:
-                _to_json(item, **_FALLBACK_OPTIONS)
-            except pydantic_core.PydanticSerializationError:
-                return f"object of type {type(item).__qualname__!r}"
-    return f"object of type {type(value).__qualname__!r}"
-
-
-def _find_surrogate(value: Any) -> str | None:
-    """The first lone surrogate in a string inside ``value`` (error path only).
-
-    Walks what the serializers walk -- containers, models, dataclass
-    instances -- never arbitrary objects (a class's attributes are a maze),
-    and each object once.
-    """
-    stack, seen = [value], set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            for char in item:
-                if 0xD800 <= ord(char) <= 0xDFFF:
-                    return char
-            continue
-        if id(item) in seen or isinstance(item, type):
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack += list(item)
-        elif isinstance(item, BaseModel) or dataclasses.is_dataclass(item):
+        elif (
+            into_objects
+            and not isinstance(item, type)
+            and (isinstance(item, BaseModel) or dataclasses.is_dataclass(item))
+        ):
             stack += list(vars(item).values())
-    return None
+        else:
+            yield item
 
 
 def item_serializer(

@@ -20,6 +20,7 @@ import orjson
 
 from sse_asgi import EventSourceResponse, ServerSentEvent, last_event_id
 from sse_asgi.types import Receive, Scope, Send, SendMessage
+from tests.e2e_app import read_body
 
 PAGE = Path(__file__).resolve().parent / "pages" / "index.html"
 
@@ -127,17 +128,6 @@ async def chat(text: str, delay: float) -> AsyncIterator[ServerSentEvent]:
         yield ServerSentEvent(data={"token": word}, event="token")
         await anyio.sleep(delay)
     yield ServerSentEvent(raw_data="[DONE]", event="done")
-
-
-async def read_body(receive: Receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return body
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return body
 
 
 async def respond(send: Send, status: int, body: bytes, content_type: bytes | None) -> None:
