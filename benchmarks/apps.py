@@ -166,12 +166,19 @@ async def _ours_events(scope: Scope) -> AsyncIterator[Any]:
         yield ServerSentEvent(data=data, event="tick", id=str(i))
 
 
+def _item_type(scope: Scope) -> Any:
+    # A stream of plain models is typed, as `-> AsyncIterable[Model]` makes it in FastAPI.
+    return Model if _plain(scope) and _params(scope)[1] == "model" else None
+
+
 async def _ours(scope: Scope, receive: Receive, send: Send) -> None:
-    await EventSourceResponse(_ours_events(scope))(scope, receive, send)
+    response = EventSourceResponse(_ours_events(scope), item_type=_item_type(scope))
+    await response(scope, receive, send)
 
 
 async def _ours_coalesced(scope: Scope, receive: Receive, send: Send) -> None:
-    await EventSourceResponse(_ours_events(scope), coalesce=0.01)(scope, receive, send)
+    response = EventSourceResponse(_ours_events(scope), item_type=_item_type(scope), coalesce=0.01)
+    await response(scope, receive, send)
 
 
 ours = instrumented(_ours)
@@ -229,6 +236,11 @@ def _fastapi_sse() -> App:
             return
         for i, data in enumerate(payloads(n, payload)):
             yield FastAPIEvent(data=data, event="tick", id=str(i))
+
+    @api.get("/models", response_class=FastAPIResponse)
+    async def models(n: int = 1000) -> AsyncIterator[Model]:
+        for data in payloads(n, "model"):
+            yield data
 
     @api.get("/idle", response_class=FastAPIResponse)
     async def idle() -> AsyncIterator[FastAPIEvent]:

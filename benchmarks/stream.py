@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import command_line, table, versions
 from _servers import Server, http_get, pin_client, read_all, uvicorn
 
-# small / model: each library's event object with event, id and data; small-plain:
-# plain dicts yielded as they are (data only), the shape of bulk streams.
-CASES = ("small", "model", "small-plain")
+# small / model: each library's event object with event, id and data; small-plain /
+# model-plain: plain items yielded as they are (data only) -- bulk streams, and
+# the typed FastAPI style.
+CASES = ("small", "model", "small-plain", "model-plain")
 TARGETS = {
     "floor (pre-encoded, 1 send/event)": "benchmarks.apps:floor",
     "sse-asgi": "benchmarks.apps:ours",
@@ -40,9 +41,12 @@ FLOOR = "floor (pre-encoded, 1 send/event)"
 def one_run(server: Server, n: int, case: str) -> tuple[float, float]:
     """(events per second, server CPU µs per event) for one request of n events."""
     payload, _, shape = case.partition("-")
+    path = f"/?n={n}&payload={payload}&shape={shape or 'event'}"
+    if server.name == "fastapi.sse" and case == "model-plain":
+        path = f"/models?n={n}"  # FastAPI types a stream by its route's annotation
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    sock = http_get(server.port, f"/?n={n}&payload={payload}&shape={shape or 'event'}")
+    sock = http_get(server.port, path)
     data = read_all(sock)
     elapsed = time.perf_counter() - started
     sock.close()
@@ -85,6 +89,7 @@ def main() -> None:
         "small": "event objects (event + id + small dict data)",
         "model": "event objects (event + id + 6-field pydantic model data)",
         "small-plain": "plain items (small dicts yielded as they are: bulk streams)",
+        "model-plain": "plain items (pydantic models in a typed stream, FastAPI's `-> AsyncIterable[Model]`)",
     }
     for case in CASES:
         rows = []

@@ -97,6 +97,7 @@ class Entry:
         entry.id, entry.event.encode()  # ('1719...-1', b'data: "hi"\\nid: 1719...-1\\n\\n')
     """
 
+    topic: str
     id: str
     key: tuple[int, ...]
     event: ServerSentEvent
@@ -219,7 +220,7 @@ class MemoryBackend(BroadcastBackend):
         state.count += 1
         event_id = f"{self._epoch}-{state.count}"
         now = time.monotonic()
-        entry = Entry(event_id, (state.count,), event_with_id(event, event_id), event, now)
+        entry = Entry(topic, event_id, (state.count,), event_with_id(event, event_id), event, now)
         state.last = state.count
         if self.history:
             state.entries.append(entry)
@@ -414,8 +415,14 @@ class Broadcast:
         return (await self.backend.publish(topic, event)).id
 
     def _deliver(self, topic: str, entry: Entry) -> None:
-        for subscription in list(self._subscribers.get(topic, ())):
-            subscription._offer(topic, entry)
+        # Runs once per subscriber per event: no copy of the set (offering
+        # never changes it) and nothing allocated per subscriber that the
+        # queue does not keep -- at 10,000 subscribers garbage collection
+        # would cost more than the fan-out itself.
+        subscribers = self._subscribers.get(topic)
+        if subscribers:
+            for subscription in subscribers:
+                subscription._offer(entry)
 
     # -- subscribing -----------------------------------------------------------------------
 
@@ -512,7 +519,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self.topics = topics
         self._last_event_id = last_event_id
         self._filter = filter
-        self._queue: collections.deque[tuple[int, Entry]] = collections.deque()
+        self._queue: collections.deque[Entry] = collections.deque()
+        self._buffer = broadcast.buffer
         self._ready: collections.deque[ServerSentEvent] = collections.deque()
         self._positions: list[tuple[int, ...] | None] = [None] * len(topics)
         self._ids = [""] * len(topics)
@@ -548,7 +556,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             if self._ready:
                 return self._ready.popleft()
             if self._queue:
-                event = self._take(*self._queue.popleft())
+                event = self._take(self._queue.popleft())
                 if event is not None:
                     return event
                 continue
@@ -634,7 +642,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             key=lambda item: (item[0], item[1]),
         )
         for _, i, entry in merged:
-            event = self._take(i, entry)
+            event = self._take(entry)
             if event is not None:
                 self._ready.append(event)
 
@@ -661,8 +669,9 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     def _current_id(self) -> str:
         return ",".join(self._ids) if len(self.topics) > 1 else self._ids[0]
 
-    def _take(self, index: int, entry: Entry) -> ServerSentEvent | None:
+    def _take(self, entry: Entry) -> ServerSentEvent | None:
         """The event to yield for ``entry``, or None if already delivered or filtered out."""
+        index = self._index[entry.topic] if len(self.topics) > 1 else 0
         position = self._positions[index]
         if position is not None and entry.key <= position:
             return None  # the replay already delivered it
@@ -675,12 +684,12 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             event = event_with_id(entry.unstamped, self._current_id())
         return event
 
-    def _offer(self, topic: str, entry: Entry) -> None:
+    def _offer(self, entry: Entry) -> None:
         """Queue a live event (called by the broadcast, never blocks)."""
         if self._state == "ended":
             return
         queue = self._queue
-        if len(queue) >= self._broadcast.buffer:
+        if len(queue) >= self._buffer:
             if self._broadcast.overflow == "drop_oldest":
                 queue.popleft()
             else:
@@ -688,7 +697,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 queue.clear()
                 self._end()
                 return
-        queue.append((self._index[topic], entry))
+        queue.append(entry)
         if self._waiter is not None:
             self._wake()
 

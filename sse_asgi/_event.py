@@ -99,7 +99,13 @@ class ServerSentEvent:
                 raise InvalidEventError(
                     "raw_data", "cannot be set together with data: choose one of them"
                 )
-            body = dumps(data)
+            if type(data) in ORJSON_NATIVE:  # the common case, without a call to dumps()
+                try:
+                    body = _orjson_dumps(data, default=json_default)
+                except TypeError:
+                    body = dumps(data)  # big ints, non-str keys, ...
+            else:
+                body = dumps(data)
             if head or tail:
                 try:
                     self._encoded = b"%sdata: %s\n%s\n" % (head.encode(), body, tail.encode())

@@ -154,12 +154,13 @@ class RedisBackend(BroadcastBackend):
             raise BroadcastUnavailableError(
                 f"cannot publish to Redis at {self.url}: {exc}"
             ) from exc
-        return self._entry(_text(raw_id), event)
+        return self._entry(topic, _text(raw_id), event)
 
-    def _entry(self, event_id: str, unstamped: ServerSentEvent) -> Entry:
-        key = self.order("", event_id)
+    def _entry(self, topic: str, event_id: str, unstamped: ServerSentEvent) -> Entry:
+        key = self.order(topic, event_id)
         assert key is not None
-        return Entry(event_id, key, event_with_id(unstamped, event_id), unstamped, key[0] / 1000)
+        stamped = event_with_id(unstamped, event_id)
+        return Entry(topic, event_id, key, stamped, unstamped, key[0] / 1000)
 
     async def replay(self, topic: str, after: str | None) -> Replay:
         client = self._require_client()
@@ -200,7 +201,7 @@ class RedisBackend(BroadcastBackend):
             entries: Any = await client.xrange(key, f"({after}", "+")
         except _FAILURES as exc:
             raise BroadcastUnavailableError(f"cannot read from Redis at {self.url}: {exc}") from exc
-        return Replay([self._unpack(_text(i), f) for i, f in entries], head)
+        return Replay([self._unpack(topic, _text(i), f) for i, f in entries], head)
 
     async def unwatch(self, topic: str) -> None:
         self._watched.pop(topic, None)
@@ -296,12 +297,12 @@ class RedisBackend(BroadcastBackend):
                 if isinstance(entries, list) and entries and isinstance(entries[0], list):
                     entries = entries[0]  # RESP3 wraps them once more
                 for raw_id, fields in entries:
-                    entry = self._unpack(_text(raw_id), fields)
+                    entry = self._unpack(topic, _text(raw_id), fields)
                     self._watched[topic] = entry.id
                     deliver(topic, entry)
 
-    def _unpack(self, event_id: str, fields: Mapping[Any, Any]) -> Entry:
-        return self._entry(event_id, _unpack_event(_field(fields, "e"), _field(fields, "m")))
+    def _unpack(self, topic: str, event_id: str, fields: Mapping[Any, Any]) -> Entry:
+        return self._entry(topic, event_id, _unpack_event(_field(fields, "e"), _field(fields, "m")))
 
 
 # XADD, recording the id of the entry before it (so that a replay can tell

@@ -161,6 +161,19 @@ async def test_expired_last_event_id_gets_a_reset_event_then_live(make_broadcast
     assert live.data == "live"
 
 
+async def test_replay_is_exact_at_the_history_boundary(make_broadcast: Factory) -> None:
+    """The client's own last event was trimmed, nothing after it: a full replay, no reset.
+    One more event trimmed, and it is a reset."""
+    async with make_broadcast(history=3) as broadcast:
+        ids = [await broadcast.publish("t", n) for n in range(4)]  # event 0 trimmed
+        async with broadcast.subscribe("t", last_event_id=ids[0]) as subscription:
+            assert [e.data for e in await take(subscription, 3)] == [1, 2, 3]
+        await broadcast.publish("t", 4)  # event 1 trimmed too: ids[0] now lost events
+        async with broadcast.subscribe("t", last_event_id=ids[0]) as subscription:
+            [reset] = await take(subscription, 1)
+        assert (reset.event, reset.data["reason"]) == ("reset", "expired")
+
+
 @pytest.mark.parametrize("bogus", ["nonsense", "12", "1-2-3", "99999999999999-0"])
 async def test_unknown_last_event_id_gets_a_reset_event(
     make_broadcast: Factory, bogus: str

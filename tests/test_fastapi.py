@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -86,6 +86,39 @@ async def mixed() -> AsyncIterable[Item]:
 @app.get("/aliased", response_class=EventSourceResponse)
 async def aliased() -> AsyncIterable[Aliased]:
     yield Aliased(fullName="Ada Lovelace")
+
+
+class Defaults(BaseModel):
+    a: int
+    b: int = 2
+    c: str | None = None
+
+
+@app.get("/generator-annotation", response_class=EventSourceResponse)
+async def generator_annotation() -> AsyncGenerator[Item, None]:
+    yield {"name": "from AsyncGenerator", "price": "3"}  # type: ignore[misc]
+
+
+@app.get("/include", response_class=EventSourceResponse, response_model_include={"a"})
+async def include() -> AsyncIterable[Defaults]:
+    yield Defaults(a=1)
+
+
+@app.get("/exclude", response_class=EventSourceResponse, response_model_exclude={"a"})
+async def exclude() -> AsyncIterable[Defaults]:
+    yield Defaults(a=1)
+
+
+@app.get("/exclude-unset", response_class=EventSourceResponse, response_model_exclude_unset=True)
+async def exclude_unset() -> AsyncIterable[Defaults]:
+    yield Defaults(a=1, c="set")
+
+
+@app.get(
+    "/exclude-defaults", response_class=EventSourceResponse, response_model_exclude_defaults=True
+)
+async def exclude_defaults() -> AsyncIterable[Defaults]:
+    yield Defaults(a=1, b=2, c="x")
 
 
 @app.get("/exclude-none", response_class=EventSourceResponse, response_model_exclude_none=True)
@@ -255,6 +288,15 @@ async def test_server_sent_events_pass_through() -> None:
 async def test_response_model_options() -> None:
     assert (await collect("/aliased"))[2][0].json() == {"fullName": "Ada Lovelace"}  # by_alias
     assert (await collect("/exclude-none"))[2][0].json() == {"name": "x", "price": 1.0}
+    assert (await collect("/include"))[2][0].json() == {"a": 1}
+    assert (await collect("/exclude"))[2][0].json() == {"b": 2, "c": None}
+    assert (await collect("/exclude-unset"))[2][0].json() == {"a": 1, "c": "set"}
+    assert (await collect("/exclude-defaults"))[2][0].json() == {"a": 1, "c": "x"}
+
+
+async def test_async_generator_annotation_is_an_item_type() -> None:
+    [event] = (await collect("/generator-annotation"))[2]
+    assert event.json() == {"name": "from AsyncGenerator", "price": 3.0, "note": None}
 
 
 async def test_last_event_id_header_resumes() -> None:
