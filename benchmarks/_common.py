@@ -55,6 +55,8 @@ def interleaved(
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table; numbers right-aligned."""
     text = [[str(cell) for cell in row] for row in rows]
+    if any(len(row) != len(headers) for row in text):
+        raise ValueError("every row needs one cell per header")
     widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
     numeric = [all(_is_number(r[i]) for r in text) for i in range(len(headers))]
 
