@@ -641,7 +641,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             ),
             key=lambda item: (item[0], item[1]),
         )
-        for _, i, entry in merged:
+        for *_, entry in merged:
             event = self._take(entry)
             if event is not None:
                 self._ready.append(event)
