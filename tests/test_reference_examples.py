@@ -61,6 +61,7 @@ import asyncio
 import datetime
 import difflib
 import gc
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -85,7 +86,16 @@ from sse_asgi.testing import SSETestStream, connect
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE / "reference_examples"
 EXPECTED_FILE = EXAMPLES_DIR / "expected_events.json"
-REFERENCE_DIR = Path(os.environ.get("SSE_ASGI_REFERENCE_DIR", "/work/shared/reference"))
+# The reference texts live beside the repository (../shared/reference), not in it.
+REFERENCE_DIR = Path(
+    os.environ.get("SSE_ASGI_REFERENCE_DIR", HERE.parent.parent / "shared" / "reference")
+)
+if not REFERENCE_DIR.is_dir() and "SSE_ASGI_REFERENCE_DIR" not in os.environ:
+    REFERENCE_DIR = Path("/work/shared/reference")
+# SHA-256 of each example's normalised reference part, recorded while the
+# reference texts were at hand: where they are not, the copies are checked
+# against these, so they still cannot drift.
+FINGERPRINTS_FILE = EXAMPLES_DIR / "reference_fingerprints.json"
 REFERENCE_FILES = {"en": "fastapi-sse-guide.en.txt", "zh": "fastapi-sse-tutorial.zh.txt"}
 BEGIN, END = "# reference: begin", "# reference: end"
 
@@ -516,15 +526,25 @@ def test_every_example_has_a_scenario_and_expected_events() -> None:
     assert sorted(data) == EXAMPLES
 
 
+def fingerprint(name: str) -> str:
+    text = "\n".join(normalise(reference_part(example_source(name))))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_reference_part_is_verbatim(name: str) -> None:
-    path = REFERENCE_DIR / REFERENCE_FILES[name[:2]]
-    if not path.is_file():
-        pytest.skip(f"the reference text {path} is not here (set SSE_ASGI_REFERENCE_DIR)")
-    reference = normalise(path.read_text(encoding="utf-8").splitlines())
     ours = normalise(reference_part(example_source(name)))
     assert ours, "empty reference part"
-    assert occurs_contiguously(ours, reference), f"{name} is not a verbatim part of {path.name}"
+    recorded = json.loads(FINGERPRINTS_FILE.read_text(encoding="utf-8"))
+    path = REFERENCE_DIR / REFERENCE_FILES[name[:2]]
+    if path.is_file():
+        reference = normalise(path.read_text(encoding="utf-8").splitlines())
+        assert occurs_contiguously(ours, reference), f"{name} is not a verbatim part of {path.name}"
+        assert recorded[name] == fingerprint(name), "stale: python -m tests.test_reference_examples"
+    else:
+        # The reference texts are not on this machine: the copy must still be
+        # the one that was checked against them.
+        assert recorded[name] == fingerprint(name), f"{name} changed since it was checked"
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -587,7 +607,15 @@ async def generate() -> dict[str, Results]:
 
 
 if __name__ == "__main__":
-    # Regenerate expected_events.json from fastapi.sse (FastAPI >= 0.135).
+    # Regenerate the fingerprints (from verified copies) and expected_events.json
+    # (from fastapi.sse, FastAPI >= 0.135).
+    for example in EXAMPLES:
+        source = REFERENCE_DIR / REFERENCE_FILES[example[:2]]
+        lines = normalise(source.read_text(encoding="utf-8").splitlines())
+        assert occurs_contiguously(normalise(reference_part(example_source(example))), lines)
+    prints = {example: fingerprint(example) for example in EXAMPLES}
+    FINGERPRINTS_FILE.write_text(json.dumps(prints, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {FINGERPRINTS_FILE}")
     if not HAS_FASTAPI_SSE:
         sys.exit(NO_FASTAPI_SSE)
     results = anyio.run(generate, backend="asyncio")
