@@ -727,3 +727,24 @@ async def test_testing_client_send_raises_oserror_after_disconnect_on_2_4() -> N
     async with connect(app, spec_version="2.4") as stream:
         await anext(stream)
     assert len(errors) == 1
+
+
+async def test_a_sync_generator_blocked_for_good_is_given_up_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = threading.Event()
+
+    def stuck() -> Iterator[int]:
+        yield 1
+        stop.wait(30)  # blocked inside: no thread can be interrupted there
+        yield 2  # pragma: no cover
+
+    started = time.monotonic()
+    try:
+        async with connect(app_for(stuck), finish_timeout=5) as stream:
+            assert (await anext(stream)).data == "1"
+        # The client left; closing waited its bounded second, then moved on.
+        assert 0.9 < time.monotonic() - started < 4
+        assert "gave up waiting" in caplog.text
+    finally:
+        stop.set()  # let the abandoned thread finish
