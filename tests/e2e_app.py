@@ -99,7 +99,7 @@ def on_error(exc: Exception) -> ServerSentEvent:
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan(receive, send)
         return
     query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
     ping = float(query.get("ping", "15"))
@@ -129,7 +129,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await EventSourceResponse(content, **options)(scope, receive, send)
 
 
-async def _lifespan(receive: Receive, send: Any) -> None:
+async def lifespan(receive: Receive, send: Any) -> None:
+    """A lifespan with nothing to set up: answer startup and shutdown."""
     while True:
         message: Any = await receive()
         if message["type"] == "lifespan.startup":

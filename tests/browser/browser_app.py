@@ -20,7 +20,7 @@ import orjson
 
 from sse_asgi import EventSourceResponse, ServerSentEvent, last_event_id
 from sse_asgi.types import Receive, Scope, Send, SendMessage
-from tests.e2e_app import read_body
+from tests.e2e_app import lifespan, read_body
 
 PAGE = Path(__file__).resolve().parent / "pages" / "index.html"
 
@@ -147,7 +147,7 @@ def counting_pings(send: Send, stats: Stats, comment: bytes = b": ping\n\n") -> 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
+        await lifespan(receive, send)
         return
     if scope["type"] != "http":
         return
@@ -194,13 +194,3 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 404, b"not found", b"text/plain")
         return
     await EventSourceResponse(content, **options)(scope, receive, send)
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message: Any = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
