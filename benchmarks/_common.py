@@ -42,14 +42,19 @@ def ns_per_call(func: Callable[[], object], *, seconds: float = 0.05) -> float:
 
 
 def interleaved(
-    candidates: dict[str, Callable[[], object]], *, rounds: int, seconds: float
+    candidates: dict[str, Callable[[], object]],
+    *,
+    rounds: int,
+    seconds: float,
+    summary: Callable[[list[float]], float] = statistics.median,
 ) -> dict[str, float]:
-    """Median ns/call per candidate, measured in interleaved rounds so drift hits all alike."""
+    """ns/call per candidate (median of rounds by default), measured in interleaved
+    rounds so drift hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, func in candidates.items():
             samples[name].append(ns_per_call(func, seconds=seconds))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: summary(values) for name, values in samples.items()}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

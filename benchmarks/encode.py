@@ -6,6 +6,10 @@ library's streaming path does it. The floor is hand-written formatting with
 no event object and no checks: ``f"data: {orjson.dumps(x).decode()}\\n\\n"``
 (for models, the model's own ``__pydantic_serializer__.to_json``).
 
+The "pure Python" column is sse-asgi without its C speedups (what runs where
+the package was installed without a compiler, or with
+``SSE_ASGI_NO_EXTENSIONS=1``).
+
 Run: ``python benchmarks/encode.py`` (``--quick`` for a smoke run). Needs the
 dev extra (``pip install -e ".[dev]"``) for the peers.
 """
@@ -28,7 +32,7 @@ from _common import command_line, interleaved, pin_to_core, table, versions
 from apps import Model
 
 from sse_asgi import ServerSentEvent
-from sse_asgi._event import item_encoder
+from sse_asgi._event import SPEEDUPS, PyServerSentEvent, item_encoder
 
 SMALL = {"i": 1, "msg": "hello"}
 MODEL = Model(id=1, name="Plumbus", price=32.99, in_stock=True, tags=["a", "b"], note=None)
@@ -37,30 +41,6 @@ RAW5 = "\n".join(f"2025-01-01 INFO  line {i} of a multi-line log record" for i i
 EVENT, ID = "tick", "12345"
 
 Row = dict[str, Callable[[], object]]
-
-
-class MinimalEvent:
-    """The least an event *object* can cost: keyword-only fields in slots, no checks.
-
-    Building any object with keyword arguments costs several hundred ns on
-    CPython 3.11, often more than formatting the bytes; this column shows
-    that share, which no event-object API (ours or a peer's) can avoid.
-    """
-
-    __slots__ = ("data", "event", "id", "raw_data")
-
-    def __init__(
-        self,
-        *,
-        data: Any = None,
-        raw_data: str = "",
-        event: str | None = None,
-        id: str | None = None,
-    ) -> None:
-        self.data = data
-        self.raw_data = raw_data
-        self.event = event
-        self.id = id
 
 
 def floor_rows() -> dict[str, Row]:
@@ -91,49 +71,24 @@ def floor_rows() -> dict[str, Row]:
     }
 
 
-def object_floor_rows(rows: dict[str, Row]) -> None:
-    """The floor formatting, plus building a MinimalEvent first."""
-    dumps, to_json = orjson.dumps, MODEL.__pydantic_serializer__.to_json
-    ev = MinimalEvent
-    name = "object floor"
-    rows["small dict + id/event"][name] = lambda: (
-        lambda e: f"event: {e.event}\ndata: {dumps(e.data).decode()}\nid: {e.id}\n\n".encode()
-    )(ev(data=SMALL, event=EVENT, id=ID))
-    rows["6-field model + id/event"][name] = lambda: (
-        lambda e: f"event: {e.event}\ndata: {to_json(e.data).decode()}\nid: {e.id}\n\n".encode()
-    )(ev(data=MODEL, event=EVENT, id=ID))
-    rows["raw string"][name] = lambda: (lambda e: f"data: {e.raw_data}\n\n".encode())(
-        ev(raw_data=RAW)
-    )
-    rows["raw string + id/event"][name] = lambda: (
-        lambda e: f"event: {e.event}\ndata: {e.raw_data}\nid: {e.id}\n\n".encode()
-    )(ev(raw_data=RAW, event=EVENT, id=ID))
-    rows["5-line raw string"][name] = lambda: (
-        lambda e: ("data: " + e.raw_data.replace("\n", "\ndata: ") + "\n\n").encode()
-    )(ev(raw_data=RAW5))
-    rows["5-line raw string + id/event"][name] = lambda: (
-        lambda e: (
-            f"event: {e.event}\ndata: " + e.raw_data.replace("\n", "\ndata: ") + f"\nid: {e.id}\n\n"
-        ).encode()
-    )(ev(raw_data=RAW5, event=EVENT, id=ID))
-
-
 def ours(rows: dict[str, Row]) -> None:
+    """sse-asgi as installed (C speedups if built), and its pure-Python event class."""
     plain = item_encoder()  # what EventSourceResponse does with an untyped plain item
     typed = item_encoder(Model)  # ...and with item_type=Model (or `-> AsyncIterable[Model]`)
-    sse = ServerSentEvent
-    rows["small dict"]["sse-asgi"] = lambda: plain(SMALL)
-    rows["small dict + id/event"]["sse-asgi"] = lambda: sse(data=SMALL, event=EVENT, id=ID).encode()
-    rows["6-field model"]["sse-asgi"] = lambda: typed(MODEL)
-    rows["6-field model + id/event"]["sse-asgi"] = lambda: sse(
-        data=MODEL, event=EVENT, id=ID
-    ).encode()
-    rows["raw string"]["sse-asgi"] = lambda: sse(raw_data=RAW).encode()
-    rows["raw string + id/event"]["sse-asgi"] = lambda: sse(
-        raw_data=RAW, event=EVENT, id=ID
-    ).encode()
-    rows["5-line raw string"]["sse-asgi"] = lambda: sse(raw_data=RAW5).encode()
-    rows["5-line raw string + id/event"]["sse-asgi"] = lambda: sse(
+    for name, sse in (("sse-asgi", ServerSentEvent), ("pure Python", PyServerSentEvent)):
+        add_event_rows(rows, name, sse)
+        # Plain items never build an event object: both columns run the same code.
+        rows["small dict"][name] = lambda: plain(SMALL)
+        rows["6-field model"][name] = lambda: typed(MODEL)
+
+
+def add_event_rows(rows: dict[str, Row], name: str, sse: Callable[..., Any]) -> None:
+    rows["small dict + id/event"][name] = lambda: sse(data=SMALL, event=EVENT, id=ID).encode()
+    rows["6-field model + id/event"][name] = lambda: sse(data=MODEL, event=EVENT, id=ID).encode()
+    rows["raw string"][name] = lambda: sse(raw_data=RAW).encode()
+    rows["raw string + id/event"][name] = lambda: sse(raw_data=RAW, event=EVENT, id=ID).encode()
+    rows["5-line raw string"][name] = lambda: sse(raw_data=RAW5).encode()
+    rows["5-line raw string + id/event"][name] = lambda: sse(
         raw_data=RAW5, event=EVENT, id=ID
     ).encode()
 
@@ -206,31 +161,31 @@ def sse_starlette_rows(rows: dict[str, Row]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short round (smoke test)")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
     pin_to_core(0)
     rows = floor_rows()
-    object_floor_rows(rows)
     ours(rows)
     fastapi_rows(rows)
     sse_starlette_rows(rows)
-    rounds, seconds = (1, 0.005) if args.quick else (args.rounds, 0.1)
-    columns = ["floor", "object floor", "sse-asgi", "fastapi.sse", "sse-starlette"]
+    rounds, seconds = (1, 0.005) if args.quick else (args.rounds, 0.02)
+    columns = ["floor", "sse-asgi", "pure Python", "fastapi.sse", "sse-starlette"]
     out = []
     for label, candidates in rows.items():
-        result = interleaved(candidates, rounds=rounds, seconds=seconds)
+        # Best of many short interleaved rounds, as timeit advises: on a
+        # shared 2-core VM noise only ever adds time, and it comes in bursts.
+        result = interleaved(candidates, rounds=rounds, seconds=seconds, summary=min)
         cells: list[object] = [label]
         for column in columns:
             cells.append(f"{result[column]:,.0f}" if column in result else "—")
         ours_ns = result["sse-asgi"]
         cells.append(f"{ours_ns / result['floor']:.2f}x")
-        base = result.get("object floor")
-        cells.append(f"{ours_ns / base:.2f}x" if base else "—")
         peers = [result[c] for c in ("fastapi.sse", "sse-starlette") if c in result]
         cells.append(f"{min(peers) / ours_ns:.1f}x" if peers else "—")
         out.append(cells)
-    print(f"# encode: ns per event (median of {rounds} interleaved rounds, one core)")
+    print(f"# encode: ns per event (best of {rounds} interleaved rounds, one core)")
     print(versions("sse-asgi", "orjson", "pydantic", "fastapi", "sse-starlette"))
+    print(f"sse-asgi's C speedups: {'on' if SPEEDUPS else 'OFF (the two columns are the same)'}")
     print()
     print(
         table(
@@ -238,7 +193,6 @@ def main() -> None:
                 "event",
                 *(f"{c} ns" for c in columns),
                 "ours ÷ floor",
-                "ours ÷ object floor",
                 "faster peer ÷ ours",
             ],
             out,

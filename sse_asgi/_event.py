@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,7 +18,7 @@ from ._encoder import (
     data_lines,
 )
 from ._errors import InvalidEventError
-from ._json import ORJSON_NATIVE, dumps, item_serializer, json_default
+from ._json import MODEL_OPTIONS, ORJSON_NATIVE, dumps, item_serializer, json_default
 
 __all__ = ["ServerSentEvent", "encode_item", "event_with_id", "item_encoder", "stored_event"]
 
@@ -174,23 +175,30 @@ class ServerSentEvent:
         """
         return self._encoded
 
-    def _fields(self) -> tuple[Any, ...]:
-        return (self._data, self._raw_data, self._event, self._id, self._retry, self._comment)
-
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        assert isinstance(other, ServerSentEvent)
-        return self._fields() == other._fields()
+        return _fields(self) == _fields(other)
 
     def __hash__(self) -> int:
         # Equal events have equal bytes, and bytes are hashable even when data is not.
         return hash(self._encoded)
 
     def __repr__(self) -> str:
-        fields = zip(_FIELDS, self._fields(), strict=True)
-        parts = [f"{name}={value!r}" for name, value in fields if value is not None]
-        return f"{type(self).__name__}({', '.join(parts)})"
+        return _repr(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (self._encoded, *_fields(self))
+
+
+def _fields(event: ServerSentEvent) -> tuple[Any, ...]:
+    return (event.data, event.raw_data, event.event, event.id, event.retry, event.comment)
+
+
+def _repr(event: ServerSentEvent) -> str:
+    fields = zip(_FIELDS, _fields(event), strict=True)
+    parts = [f"{name}={value!r}" for name, value in fields if value is not None]
+    return f"{type(event).__name__}({', '.join(parts)})"
 
 
 def _check_retry(retry: object) -> int:
@@ -293,17 +301,11 @@ def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
     """
     encoded = event._encoded
     at = len(encoded) - 1  # before the blank line that ends the event
-    if event._retry is not None:
-        at -= len(b"retry: %d\n" % event._retry)
-    copy = object.__new__(ServerSentEvent)
-    copy._data = event._data
-    copy._raw_data = event._raw_data
-    copy._event = event._event
-    copy._id = id
-    copy._retry = event._retry
-    copy._comment = event._comment
-    copy._encoded = b"%sid: %s\n%s" % (encoded[:at], id.encode(), encoded[at:])
-    return copy
+    retry = event.retry
+    if retry is not None:
+        at -= len(b"retry: %d\n" % retry)
+    stamped = b"%sid: %s\n%s" % (encoded[:at], id.encode(), encoded[at:])
+    return _rebuild(stamped, event.data, event.raw_data, event.event, id, retry, event.comment)
 
 
 def stored_event(
@@ -327,7 +329,20 @@ def stored_event(
         >>> stored_event(original.encode(), data={"a": 1}) == original
         True
     """
-    rebuilt = object.__new__(ServerSentEvent)
+    return _rebuild(encoded, data, raw_data, event, id, retry, comment)
+
+
+def _py_rebuild(
+    encoded: bytes,
+    data: Any,
+    raw_data: str | None,
+    event: str | None,
+    id: str | None,
+    retry: int | None,
+    comment: str | None,
+) -> ServerSentEvent:
+    # The one way to make an event without checks (also what pickle calls).
+    rebuilt = object.__new__(PyServerSentEvent)
     rebuilt._data = data
     rebuilt._raw_data = raw_data
     rebuilt._event = event
@@ -336,3 +351,41 @@ def stored_event(
     rebuilt._comment = comment
     rebuilt._encoded = encoded
     return rebuilt
+
+
+def _rebuild(
+    encoded: bytes,
+    data: Any,
+    raw_data: str | None,
+    event: str | None,
+    id: str | None,
+    retry: int | None,
+    comment: str | None,
+) -> ServerSentEvent:
+    return _make(encoded, data, raw_data, event, id, retry, comment)
+
+
+# The C speedups (sse_asgi/_speedups.c): a ServerSentEvent type built by
+# vectorcall, which defers every unusual call to the pure-Python class above,
+# so behaviour is identical. SSE_ASGI_NO_EXTENSIONS=1 turns them off.
+PyServerSentEvent = ServerSentEvent
+_make: Callable[..., ServerSentEvent] = _py_rebuild
+SPEEDUPS = False
+if not os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
+    try:
+        from . import _speedups
+    except ImportError:  # built without a compiler, or another Python implementation
+        pass
+    else:
+        if not TYPE_CHECKING:
+            ServerSentEvent = _speedups.configure(
+                PyServerSentEvent,
+                _orjson_dumps,
+                json_default,
+                dumps,
+                MODEL_OPTIONS,
+                _repr,
+                _rebuild,
+            )
+        _make = _speedups.stored
+        SPEEDUPS = True

@@ -23,7 +23,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from ._errors import InvalidEventError, describe_char
 
-__all__ = ["ORJSON_NATIVE", "dumps", "item_serializer", "json_default"]
+__all__ = ["MODEL_OPTIONS", "ORJSON_NATIVE", "dumps", "item_serializer", "json_default"]
 
 _Fragment = orjson.Fragment
 
@@ -45,7 +45,7 @@ def _fallback_options() -> dict[str, Any]:
     return {"inf_nan_mode": "null"}
 
 
-_MODEL_OPTIONS = _model_json_options()
+MODEL_OPTIONS = _model_json_options()
 _FALLBACK_OPTIONS = _fallback_options()
 # Exact types orjson serializes itself: checked first, as a set lookup, because a
 # failed attribute lookup on them (looking for a pydantic serializer) is slow.
@@ -57,7 +57,7 @@ def json_default(value: Any) -> Any:
     """orjson's ``default`` hook: pydantic models as a pre-serialized fragment."""
     serializer = getattr(type(value), "__pydantic_serializer__", None)
     if serializer is not None:
-        return _Fragment(serializer.to_json(value, **_MODEL_OPTIONS))
+        return _Fragment(serializer.to_json(value, **MODEL_OPTIONS))
     # orjson turns this into its own TypeError, which sends dumps() to the
     # pydantic fallback that knows Decimal, set, timedelta and friends.
     raise TypeError
@@ -81,7 +81,7 @@ def dumps(value: Any) -> bytes:
         serializer = getattr(type(value), "__pydantic_serializer__", None)
         if serializer is not None:
             try:
-                return serializer.to_json(value, **_MODEL_OPTIONS)  # type: ignore[no-any-return]
+                return serializer.to_json(value, **MODEL_OPTIONS)  # type: ignore[no-any-return]
             except pydantic_core.PydanticSerializationError:
                 return _fallback(value)
     try:
@@ -194,7 +194,7 @@ def item_serializer(
         for key, value, default in (
             (
                 "by_alias",
-                by_alias if by_alias is not None else _MODEL_OPTIONS.get("by_alias"),
+                by_alias if by_alias is not None else MODEL_OPTIONS.get("by_alias"),
                 None,
             ),
             ("include", include, None),

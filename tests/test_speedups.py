@@ -1,0 +1,310 @@
+"""The C speedups (sse_asgi/_speedups.c) against the pure-Python ServerSentEvent.
+
+The C type defers every unusual call to the Python class, so the two must
+agree on everything: bytes, fields, repr, and the exact exception for any
+input. Hypothesis compares them on random keyword arguments; the rest checks
+what only C can get wrong (reference counts, the cycle collector, pickling,
+subclasses), and the whole core suite runs again without the speedups.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import decimal
+import enum
+import gc
+import inspect
+import os
+import pickle
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
+
+import sse_asgi
+from sse_asgi import _event
+from sse_asgi._event import PyServerSentEvent, encode_item, event_with_id, stored_event
+
+from .conftest import require_component
+
+FIELDS = ("data", "raw_data", "event", "id", "retry", "comment")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _speedups_built() -> None:
+    if os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
+        pytest.skip("SSE_ASGI_NO_EXTENSIONS is set: the speedups are turned off on purpose")
+    if not _event.SPEEDUPS:
+        require_component(
+            "sse_asgi._speedups (the C extension)",
+            "the package was installed without a C compiler; the pure-Python class runs instead",
+        )
+
+
+CSSE: Any = sse_asgi.ServerSentEvent
+
+
+class Text(str):
+    """A str subclass: both implementations store its plain text."""
+
+
+class Level(enum.IntEnum):
+    SLOW = 3000
+
+
+class Item(BaseModel):
+    name: str
+    alias_me: int = Field(default=1, alias="aliasMe")
+
+
+# Characters that matter to the framing and to UTF-8, plus ordinary text.
+special = st.sampled_from(
+    ["\n", "\r", "\r\n", "\0", " ", ":", "\u2028", "\x85", "\v", "é", "\ud800"]
+)
+texts = st.lists(st.one_of(special, st.text(max_size=5)), max_size=6).map("".join)
+strings = st.one_of(texts, texts.map(Text), st.integers(), st.binary(max_size=3))
+json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=2**64),
+        st.floats(),
+        texts,
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(texts, inner, max_size=3),
+        st.dictionaries(st.integers(), inner, max_size=2),
+    ),
+    max_leaves=8,
+)
+data_values = st.one_of(
+    json_values,
+    st.builds(Item, name=texts),
+    st.sampled_from(
+        [
+            datetime.date(2025, 1, 2),
+            decimal.Decimal("1.5"),
+            {1, 2},
+            Level.SLOW,
+            object(),
+            b"bytes",
+            [object()],
+            float("nan"),
+        ]
+    ),
+)
+retries = st.one_of(
+    st.integers(min_value=-5, max_value=2**70),
+    st.booleans(),
+    st.just(Level.SLOW),
+    st.floats(),
+    texts,
+)
+field_values = {
+    "data": data_values,
+    "raw_data": strings,
+    "event": strings,
+    "id": strings,
+    "retry": retries,
+    "comment": strings,
+}
+kwargs_strategy = st.fixed_dictionaries(
+    {}, optional={name: st.one_of(st.none(), values) for name, values in field_values.items()}
+)
+
+
+def outcome(cls: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    """Everything observable about one call: the event, or the exact exception."""
+    try:
+        event = cls(*args, **kwargs)
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+    # data is the caller's own object (identity); the other fields are
+    # normalized copies (a str subclass becomes str, an IntEnum an int).
+    fields = tuple((type(getattr(event, f)), getattr(event, f)) for f in FIELDS[1:])
+    return ("built", event.encode(), repr(event), event.data is kwargs.get("data"), fields)
+
+
+@given(kwargs_strategy)
+@example({"data": {"a": 1}, "raw_data": "x"})
+@example({"retry": True})
+@example({"retry": -1})
+@example({"retry": 2**63})
+@example({"id": "a\0b"})
+@example({"event": "a\r\nb"})
+@example({"raw_data": "\ud800"})
+@example({"comment": "a\r\n\rb\n"})
+@example({"data": Item(name="x")})
+@example({"data": object(), "event": "bad\n"})
+def test_same_outcome_as_the_python_class(kwargs: dict[str, Any]) -> None:
+    assert outcome(CSSE, **kwargs) == outcome(PyServerSentEvent, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("positional",), {}),
+        ((), {"unknown": 1}),
+        ((), {"data": 1, "Data": 2}),
+    ],
+)
+def test_bad_calls_raise_what_the_python_class_raises(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    expected = outcome(PyServerSentEvent, *args, **kwargs)
+    assert expected[0] == "raised"
+    assert outcome(CSSE, *args, **kwargs) == expected
+
+
+def test_the_public_class_is_the_c_type_with_the_python_docs() -> None:
+    assert CSSE is not PyServerSentEvent
+    assert CSSE.__doc__ == PyServerSentEvent.__doc__
+    # The same parameters (a C type's text signature carries no annotations).
+    expected = inspect.signature(PyServerSentEvent).replace(
+        return_annotation=inspect.Signature.empty
+    )
+    expected = expected.replace(
+        parameters=[p.replace(annotation=p.empty) for p in expected.parameters.values()]
+    )
+    assert inspect.signature(CSSE) == expected
+    assert CSSE.__name__ == PyServerSentEvent.__name__
+    assert CSSE.__module__ == PyServerSentEvent.__module__
+
+
+def test_pickle_and_copy_round_trip() -> None:
+    event = CSSE(data={"a": [1, 2]}, event="tick", id="7", retry=10, comment="c")
+    for clone in (pickle.loads(pickle.dumps(event)), copy.copy(event), copy.deepcopy(event)):
+        assert type(clone) is CSSE
+        assert clone == event
+        assert clone.encode() == event.encode()
+    # Unpickling gives whichever implementation is running.
+    py = PyServerSentEvent(raw_data="a\nb", id="1")
+    clone = pickle.loads(pickle.dumps(py))
+    assert type(clone) is CSSE
+    assert clone.encode() == py.encode()
+    assert clone == CSSE(raw_data="a\nb", id="1")
+
+
+def test_rebuilt_events_are_the_c_type() -> None:
+    event = CSSE(data=1, retry=5)
+    assert type(event_with_id(event, "9")) is CSSE
+    assert event_with_id(event, "9").encode() == b"data: 1\nid: 9\nretry: 5\n\n"
+    assert type(stored_event(b"data: 1\n\n", data=1)) is CSSE
+
+
+def test_subclasses_work() -> None:
+    class Tagged(CSSE):  # type: ignore[misc]
+        def tag(self) -> str:
+            return f"<{self.event}>"
+
+    event = Tagged(raw_data="x", event="e")
+    assert isinstance(event, CSSE)
+    assert event.tag() == "<e>"
+    assert event.encode() == b"event: e\ndata: x\n\n"
+    assert encode_item(event) == event.encode()
+    event.note = "instances of subclasses have a __dict__"
+    with pytest.raises(InvalidEventErrorType):
+        Tagged(event="a\nb")
+
+
+InvalidEventErrorType = sse_asgi.InvalidEventError
+
+
+def test_fields_are_read_only() -> None:
+    event = CSSE(data=1)
+    for name in (*FIELDS, "_encoded"):
+        with pytest.raises(AttributeError):
+            setattr(event, name, 2)
+
+
+def test_a_cycle_through_data_is_collected() -> None:
+    class Payload(dict[str, Any]):
+        pass
+
+    payload = Payload(a=1)
+    event = CSSE(data=payload)
+    payload["event"] = event  # data -> event -> data
+    ref = weakref.ref(payload)
+    del payload, event
+    gc.collect()
+    assert ref() is None
+
+
+def test_only_events_with_data_are_tracked_by_the_collector() -> None:
+    # Without data every field is a str, int or bytes: no cycle is possible.
+    assert not gc.is_tracked(CSSE(raw_data="x", event="e", id="1", retry=1, comment="c"))
+    assert gc.is_tracked(CSSE(data={"a": 1}))
+
+
+def test_no_reference_leaks() -> None:
+    values = {
+        "data": {"a": 1},
+        "raw_data": "line one\r\nline two",
+        "event": "tick",
+        "id": "12345",
+        "retry": 10**30,  # not cached by CPython, goes to the Python class
+        "comment": "c",
+    }
+    model = Item(name="m")
+    bad = "bad\nevent"
+
+    def build_all() -> None:
+        CSSE(**{name: value for name, value in values.items() if name != "data"})
+        CSSE(data=values["data"], event=values["event"], id=values["id"], retry=3)
+        with pytest.raises(sse_asgi.InvalidEventError):
+            CSSE(**values)  # data and raw_data
+        CSSE(data=model)
+        pickle.loads(pickle.dumps(CSSE(raw_data=values["raw_data"])))
+        with pytest.raises(sse_asgi.InvalidEventError):
+            CSSE(event=bad)
+
+    build_all()  # warm caches
+    before = {name: sys.getrefcount(value) for name, value in values.items()}
+    before["model"], before["bad"] = sys.getrefcount(model), sys.getrefcount(bad)
+    for _ in range(1000):
+        build_all()
+    gc.collect()
+    after = {name: sys.getrefcount(value) for name, value in values.items()}
+    after["model"], after["bad"] = sys.getrefcount(model), sys.getrefcount(bad)
+    assert after == before
+
+
+def test_the_core_suite_passes_without_the_speedups() -> None:
+    """The pure-Python class is what runs where nothing could be compiled."""
+    env = {**os.environ, "SSE_ASGI_NO_EXTENSIONS": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    files = [
+        "tests/test_encoder.py",
+        "tests/test_wire_properties.py",
+        "tests/test_public_api.py",
+        "tests/test_broadcast.py",
+    ]
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sse_asgi._event as e; print(e.SPEEDUPS)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "False"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
