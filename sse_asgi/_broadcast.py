@@ -33,7 +33,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -416,13 +416,25 @@ class Broadcast:
 
     def _deliver(self, topic: str, entry: Entry) -> None:
         # Runs once per subscriber per event: no copy of the set (offering
-        # never changes it) and nothing allocated per subscriber that the
-        # queue does not keep -- at 10,000 subscribers garbage collection
-        # would cost more than the fan-out itself.
+        # never changes it), nothing allocated per subscriber that the queue
+        # does not keep, and the common case of Subscription._offer inlined
+        # (a Python call per subscriber would double the cost of a fan-out).
         subscribers = self._subscribers.get(topic)
         if subscribers:
+            buffer = self.buffer
             for subscription in subscribers:
-                subscription._offer(entry)
+                queue = subscription._queue
+                if len(queue) >= buffer or subscription._state == "ended":
+                    subscription._offer(entry)  # overflow policy, or nothing
+                    continue
+                queue.append(entry)
+                future = subscription._future
+                if future is not None:
+                    subscription._future = None
+                    if not future.done():  # a cancelled waiter needs no waking
+                        future.set_result(None)
+                elif subscription._event is not None:
+                    subscription._wake()
 
     # -- subscribing -----------------------------------------------------------------------
 
@@ -508,6 +520,25 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 print(event.id, event.data)
     """
 
+    __slots__ = (
+        "_awaitable",
+        "_broadcast",
+        "_buffer",
+        "_event",
+        "_filter",
+        "_future",
+        "_ids",
+        "_index",
+        "_last_event_id",
+        "_loop",
+        "_multi",
+        "_positions",
+        "_queue",
+        "_ready",
+        "_state",
+        "topics",
+    )
+
     def __init__(
         self,
         broadcast: Broadcast,
@@ -525,11 +556,14 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._positions: list[tuple[int, ...] | None] = [None] * len(topics)
         self._ids = [""] * len(topics)
         self._index = {topic: i for i, topic in enumerate(topics)}
+        self._multi = len(topics) > 1
         # What the subscriber waits on when its queue is empty: a bare future on
         # asyncio (one allocation per wait, woken without a coroutine), else an
         # anyio Event. Fanning out to 10,000 subscribers wakes 10,000 of them.
-        self._waiter: asyncio.Future[None] | anyio.Event | None = None
+        self._future: asyncio.Future[None] | None = None
+        self._event: anyio.Event | None = None
         self._loop = running_asyncio_loop()
+        self._awaitable: _NextEvent | None = None  # set while live on asyncio
         self._state: Literal["new", "starting", "live", "ended"] = "new"
 
     async def __aenter__(self) -> Subscription:
@@ -549,26 +583,41 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> ServerSentEvent:
+    def __anext__(self) -> Awaitable[ServerSentEvent]:
+        if self._awaitable is not None:
+            # Live on asyncio: one awaitable for the subscription's life, not
+            # a coroutine per event -- at 10,000 subscribers those are most of
+            # what a fan-out allocates, and the garbage collector's work.
+            return self._awaitable
+        return self._next()
+
+    async def _next(self) -> ServerSentEvent:
+        # The general case: starting up, and anyio's other backends.
         if self._state == "new":
             await self._start()
         while True:
-            if self._ready:
-                return self._ready.popleft()
-            if self._queue:
-                event = self._take(self._queue.popleft())
-                if event is not None:
-                    return event
-                continue
+            event = self._pop()
+            if event is not None:
+                return event
             if self._state == "ended":
                 raise StopAsyncIteration
             if self._loop is not None:
-                future: asyncio.Future[None] = self._loop.create_future()
-                self._waiter = future
+                future = self._future = self._loop.create_future()
                 await future
             else:
-                wakeup = self._waiter = anyio.Event()
+                wakeup = self._event = anyio.Event()
                 await wakeup.wait()
+
+    def _pop(self) -> ServerSentEvent | None:
+        """The next event to yield, if one is waiting."""
+        if self._ready:
+            return self._ready.popleft()
+        queue = self._queue
+        while queue:
+            event = self._take(queue.popleft())
+            if event is not None:
+                return event
+        return None
 
     async def aclose(self) -> None:
         """Stop receiving events and free this subscription's place."""
@@ -584,6 +633,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         finally:
             if self._state == "starting":
                 self._state = "live"
+                if self._loop is not None:
+                    self._awaitable = _NextEvent(self)
 
     async def _start_up(self) -> None:
         broadcast = self._broadcast
@@ -667,25 +718,28 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._ids[index] = event_id
 
     def _current_id(self) -> str:
-        return ",".join(self._ids) if len(self.topics) > 1 else self._ids[0]
+        return ",".join(self._ids) if self._multi else self._ids[0]
 
     def _take(self, entry: Entry) -> ServerSentEvent | None:
         """The event to yield for ``entry``, or None if already delivered or filtered out."""
-        index = self._index[entry.topic] if len(self.topics) > 1 else 0
+        # Runs once per subscriber per event: _advance() inlined.
+        index = self._index[entry.topic] if self._multi else 0
+        key = entry.key
         position = self._positions[index]
-        if position is not None and entry.key <= position:
+        if position is not None and key <= position:
             return None  # the replay already delivered it
-        self._advance(index, entry.id, entry.key)
+        self._positions[index] = key
+        self._ids[index] = entry.id
         event = entry.event
         if self._filter is not None and not self._filter(event):
             return None
-        if len(self.topics) > 1:
+        if self._multi:
             # The composite id, stamped per subscriber on the id-less event.
             event = event_with_id(entry.unstamped, self._current_id())
         return event
 
     def _offer(self, entry: Entry) -> None:
-        """Queue a live event (called by the broadcast, never blocks)."""
+        """Queue a live event (never blocks; Broadcast._deliver inlines the common case)."""
         if self._state == "ended":
             return
         queue = self._queue
@@ -698,8 +752,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 self._end()
                 return
         queue.append(entry)
-        if self._waiter is not None:
-            self._wake()
+        self._wake()
 
     def _ended(self) -> bool:
         return self._state == "ended"
@@ -709,13 +762,49 @@ class Subscription(AsyncIterator[ServerSentEvent]):
 
     def _end(self) -> None:
         self._state = "ended"
-        if self._waiter is not None:
-            self._wake()
+        self._awaitable = None  # it refers back to us
+        self._wake()
 
     def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if isinstance(waiter, asyncio.Future):
-            if not waiter.done():  # a cancelled waiter needs no waking
-                waiter.set_result(None)
-        elif waiter is not None:
-            waiter.set()
+        future, event = self._future, self._event
+        if future is not None:
+            self._future = None
+            if not future.done():  # a cancelled waiter needs no waking
+                future.set_result(None)
+        if event is not None:
+            self._event = None
+            event.set()
+
+
+class _NextEvent:
+    """``await subscription.__anext__()`` on asyncio, without a coroutine per event.
+
+    Awaiting it runs ``__next__``: an event already queued is the value of the
+    await at once; otherwise it yields a fresh future to the task, exactly as
+    ``await future`` would, and runs again when the broadcast resolves it.
+    A cancelled wait leaves the queue untouched, so nothing is lost.
+    """
+
+    __slots__ = ("_subscription",)
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    def __await__(self) -> Generator[Any, None, ServerSentEvent]:
+        return self  # type: ignore[return-value]  # a generator in all but name
+
+    def __iter__(self) -> _NextEvent:
+        return self
+
+    def __next__(self) -> Any:
+        subscription = self._subscription
+        event = subscription._pop()
+        if event is not None:
+            raise StopIteration(event)  # the value of the await
+        if subscription._state == "ended":
+            raise StopAsyncIteration
+        assert subscription._loop is not None
+        future = subscription._future = subscription._loop.create_future()
+        # The first step of the future's own awaitable marks it as one to
+        # wait on and yields it: what the task expects.
+        return next(future.__await__())

@@ -450,3 +450,41 @@ async def test_subscriber_count_means_ready(make_broadcast: Factory) -> None:
                 await eventually(lambda n=n: broadcast.subscriber_count(f"ready:{n}") == 1)  # type: ignore[misc]
                 await broadcast.publish(f"ready:{n}", n)
             assert [e.data for e in got] == [n]
+
+
+async def test_a_timed_out_wait_loses_nothing(make_broadcast: Factory) -> None:
+    """Waits cut short by a timeout (or any cancellation) leave later events in place."""
+    async with make_broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        for n in range(3):
+            with anyio.move_on_after(0.01) as scope:
+                await subscription.__anext__()
+            assert scope.cancelled_caught
+            await broadcast.publish("t", n)
+            [event] = await take(subscription, 1)
+            assert event.data == n
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_next_is_awaitable_the_asyncio_ways(make_broadcast: Factory) -> None:
+    async with make_broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        pending = asyncio.ensure_future(subscription.__anext__())
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pending), 0.01)
+        await broadcast.publish("t", 1)
+        assert (await pending).data == 1
+        await broadcast.publish("t", 2)
+        assert (await asyncio.wait_for(anext(subscription), 5)).data == 2
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_waiter_woken_then_cancelled_leaves_the_event_queued() -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)  # it waits
+        await broadcast.publish("t", "raced")  # wakes it...
+        assert not waiter.done()  # ...but it has not run yet
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        [event] = await take(subscription, 1)
+    assert event.data == "raced"
