@@ -634,7 +634,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             if self._state == "starting":
                 self._state = "live"
                 if self._loop is not None:
-                    self._awaitable = _NextEvent(self)
+                    self._awaitable = _NextEvent(self, self._loop)
 
     async def _start_up(self) -> None:
         broadcast = self._broadcast
@@ -785,10 +785,11 @@ class _NextEvent:
     A cancelled wait leaves the queue untouched, so nothing is lost.
     """
 
-    __slots__ = ("_subscription",)
+    __slots__ = ("_create_future", "_subscription")
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription, loop: asyncio.AbstractEventLoop) -> None:
         self._subscription = subscription
+        self._create_future = loop.create_future
 
     def __await__(self) -> Generator[Any, None, ServerSentEvent]:
         return self  # type: ignore[return-value]  # a generator in all but name
@@ -798,13 +799,13 @@ class _NextEvent:
 
     def __next__(self) -> Any:
         subscription = self._subscription
-        event = subscription._pop()
-        if event is not None:
-            raise StopIteration(event)  # the value of the await
+        if subscription._ready or subscription._queue:
+            event = subscription._pop()
+            if event is not None:
+                raise StopIteration(event)  # the value of the await
         if subscription._state == "ended":
             raise StopAsyncIteration
-        assert subscription._loop is not None
-        future = subscription._future = subscription._loop.create_future()
+        future = subscription._future = self._create_future()
         # The first step of the future's own awaitable marks it as one to
         # wait on and yields it: what the task expects.
         return next(future.__await__())
