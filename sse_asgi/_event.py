@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import pydantic_core
 
 from ._encoder import (
     DATA_PREFIX,
@@ -18,7 +19,7 @@ from ._encoder import (
     data_lines,
 )
 from ._errors import InvalidEventError
-from ._json import MODEL_OPTIONS, ORJSON_NATIVE, dumps, item_serializer, json_default
+from ._json import MODEL_OPTIONS, ORJSON_NATIVE, dumps, item_serializer, json_default, json_fallback
 
 __all__ = ["ServerSentEvent", "encode_item", "event_with_id", "item_encoder", "stored_event"]
 
@@ -383,6 +384,8 @@ if not os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
                 _orjson_dumps,
                 json_default,
                 dumps,
+                json_fallback,
+                pydantic_core.PydanticSerializationError,
                 MODEL_OPTIONS,
                 _repr,
                 _rebuild,

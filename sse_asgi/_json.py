@@ -23,7 +23,14 @@ from pydantic import BaseModel, TypeAdapter
 
 from ._errors import InvalidEventError, describe_char
 
-__all__ = ["MODEL_OPTIONS", "ORJSON_NATIVE", "dumps", "item_serializer", "json_default"]
+__all__ = [
+    "MODEL_OPTIONS",
+    "ORJSON_NATIVE",
+    "dumps",
+    "item_serializer",
+    "json_default",
+    "json_fallback",
+]
 
 _Fragment = orjson.Fragment
 
@@ -83,14 +90,15 @@ def dumps(value: Any) -> bytes:
             try:
                 return serializer.to_json(value, **MODEL_OPTIONS)  # type: ignore[no-any-return]
             except pydantic_core.PydanticSerializationError:
-                return _fallback(value)
+                return json_fallback(value)
     try:
         return orjson.dumps(value, default=json_default)
     except TypeError:
-        return _fallback(value)
+        return json_fallback(value)
 
 
-def _fallback(value: Any) -> bytes:
+def json_fallback(value: Any) -> bytes:
+    """What :func:`dumps` does when orjson or a model's serializer cannot: pydantic-core."""
     try:
         return _to_json(value, **_FALLBACK_OPTIONS)
     except pydantic_core.PydanticSerializationError:

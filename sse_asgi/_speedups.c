@@ -49,6 +49,8 @@ static PyObject *py_class;      /* the pure-Python ServerSentEvent */
 static PyObject *orjson_dumps;  /* orjson.dumps */
 static PyObject *json_default;  /* its default= hook */
 static PyObject *dumps;         /* _json.dumps: everything orjson does not know */
+static PyObject *json_fallback; /* _json._fallback: what dumps does when a model fails */
+static PyObject *model_error;   /* pydantic_core.PydanticSerializationError */
 static PyObject *repr_func;     /* _event._repr */
 static PyObject *rebuild_func;  /* _event._rebuild, for pickle */
 static PyObject *model_options; /* _json._MODEL_OPTIONS, or NULL when empty */
@@ -58,93 +60,143 @@ static PyObject *str_to_json;     /* "to_json" */
 
 static PyTypeObject EventType;
 
+#define NOT_CONFIGURED() \
+    PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is not configured")
+
 /* ---- building ---------------------------------------------------------------- */
+
+/* Whether the collector must track an event with these fields. Events
+   built here hold str, int and bytes besides data, and nothing can make a
+   cycle through those (tuples of atoms are untracked the same way); this
+   saves the collector work on every data-less event. stored() accepts
+   anything, hence the check. */
+static int
+needs_tracking(PyObject *const fields[N_FIELDS])
+{
+    if (fields[F_DATA] != NULL) {
+        return 1;
+    }
+    for (int i = F_RAW_DATA; i < N_FIELDS; i++) {
+        PyObject *value = fields[i];
+        if (value != NULL && !PyUnicode_CheckExact(value) && !PyLong_CheckExact(value)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+set_fields(Event *self, PyObject *const fields[N_FIELDS], PyObject *encoded)
+{
+    PyObject **slots[N_FIELDS] = {&self->data, &self->raw_data, &self->event,
+                                  &self->id, &self->retry, &self->comment};
+    for (int i = 0; i < N_FIELDS; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(fields[i] ? fields[i] : Py_None));
+    }
+    Py_XSETREF(self->encoded, Py_NewRef(encoded));
+}
 
 static Event *
 event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *encoded)
 {
-    /* The exact type skips tp_alloc's zeroing and tracking: every field is
-       set below, and tracking is decided below. */
+    /* The exact type skips tp_alloc's zeroing and tracking; tp_alloc
+       tracks subclass instances, which may have a __dict__. */
     int exact = type == &EventType;
     Event *self = exact ? PyObject_GC_New(Event, type) : (Event *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    PyObject **slots[N_FIELDS] = {&self->data, &self->raw_data, &self->event,
-                                  &self->id, &self->retry, &self->comment};
-    for (int i = 0; i < N_FIELDS; i++) {
-        PyObject *value = fields[i] ? fields[i] : Py_None;
-        Py_INCREF(value);
-        *slots[i] = value;
+    if (exact) {
+        self->data = self->raw_data = self->event = self->id = NULL;
+        self->retry = self->comment = self->encoded = NULL;
     }
-    Py_INCREF(encoded);
-    self->encoded = encoded;
-    /* Without data, every field is a str, an int or bytes: no cycle can go
-       through this object, so the collector need not track it (as tuples of
-       atoms are untracked). tp_alloc tracked subclass instances, which may
-       have a __dict__. */
-    if (exact && fields[F_DATA] != NULL) {
+    set_fields(self, fields, encoded);
+    if (exact && needs_tracking(fields)) {
         PyObject_GC_Track(self);
     }
     return self;
 }
 
-/* Copy the fields of a pure-Python instance (the reference result). */
-static PyObject *
-event_from_python(PyTypeObject *type, PyObject *instance)
+/* The fields of a pure-Python instance (the reference result): new
+   references, None as NULL; -1 with an exception set on failure. */
+static int
+fields_of_python(PyObject *instance, PyObject *fields[N_FIELDS], PyObject **encoded)
 {
     static const char *const attrs[N_FIELDS] = {
         "_data", "_raw_data", "_event", "_id", "_retry", "_comment"};
-    PyObject *fields[N_FIELDS] = {NULL};
-    PyObject *encoded = NULL;
-    PyObject *result = NULL;
+    for (int i = 0; i < N_FIELDS; i++) {
+        fields[i] = NULL;
+    }
+    *encoded = PyObject_GetAttrString(instance, "_encoded");
+    if (*encoded == NULL) {
+        return -1;
+    }
     for (int i = 0; i < N_FIELDS; i++) {
         fields[i] = PyObject_GetAttrString(instance, attrs[i]);
         if (fields[i] == NULL) {
-            goto done;
+            for (int j = 0; j < i; j++) {
+                Py_CLEAR(fields[j]);
+            }
+            Py_CLEAR(*encoded);
+            return -1;
         }
         if (fields[i] == Py_None) {
             Py_CLEAR(fields[i]);
         }
     }
-    encoded = PyObject_GetAttrString(instance, "_encoded");
-    if (encoded != NULL) {
-        result = (PyObject *)event_alloc(type, fields, encoded);
-    }
-done:
+    return 0;
+}
+
+static void
+release_fields(PyObject *fields[N_FIELDS], PyObject *encoded)
+{
     for (int i = 0; i < N_FIELDS; i++) {
         Py_XDECREF(fields[i]);
     }
     Py_XDECREF(encoded);
-    return result;
 }
 
 static PyObject *
 fallback(PyTypeObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     if (py_class == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is not configured");
+        NOT_CONFIGURED();
         return NULL;
     }
     PyObject *instance = PyObject_Vectorcall(py_class, args, nargsf, kwnames);
     if (instance == NULL) {
         return NULL;
     }
-    PyObject *result = event_from_python(type, instance);
+    PyObject *fields[N_FIELDS], *encoded;
+    int failed = fields_of_python(instance, fields, &encoded);
     Py_DECREF(instance);
+    if (failed) {
+        return NULL;
+    }
+    PyObject *result = (PyObject *)event_alloc(type, fields, encoded);
+    release_fields(fields, encoded);
     return result;
 }
 
-/* UTF-8 of an exact str, or NULL (no exception set) if it has none: a lone
-   surrogate, which the Python class reports. */
+/* The UTF-8 of an exact str. ASCII text is its own UTF-8 (no copy). For
+   other text the bytes go to *holder, released by the caller: asking the
+   str for its cached UTF-8 would keep a copy alive as long as the str --
+   in a broadcast's history, that is for good. NULL, with no exception set,
+   for a lone surrogate, which the Python class reports. */
 static const char *
-utf8_of(PyObject *text, Py_ssize_t *size)
+utf8_of(PyObject *text, Py_ssize_t *size, PyObject **holder)
 {
-    const char *utf8 = PyUnicode_AsUTF8AndSize(text, size);
-    if (utf8 == NULL) {
-        PyErr_Clear();
+    if (PyUnicode_IS_ASCII(text)) {
+        *size = PyUnicode_GET_LENGTH(text);
+        return (const char *)PyUnicode_DATA(text);
     }
-    return utf8;
+    *holder = PyUnicode_AsUTF8String(text);
+    if (*holder == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    *size = PyBytes_GET_SIZE(*holder);
+    return PyBytes_AS_STRING(*holder);
 }
 
 static int
@@ -242,41 +294,46 @@ write_field(char *out, const char *name, Py_ssize_t nlen, const char *value, Py_
     return out;
 }
 
-/* A pydantic model's own JSON, as _json.dumps gets it (its serializer's
-   to_json with _json._MODEL_OPTIONS), without a Python frame; NULL, with no
-   exception set, for anything else or on any error: dumps() then decides. */
-static PyObject *
-model_json(PyObject *data)
+/* A pydantic model's own JSON, exactly as _json.dumps gets it: the type's
+   serializer's to_json (with _json.MODEL_OPTIONS), and _json._fallback if
+   that raises PydanticSerializationError -- without a Python frame. Returns
+   1 with *body set, 0 if `data` is no model (dumps() decides), -1 on error. */
+static int
+model_json(PyObject *data, PyObject **body)
 {
     PyObject *serializer;
 #if PY_VERSION_HEX >= 0x030D0000
-    if (PyObject_GetOptionalAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer) <= 0) {
+    int found = PyObject_GetOptionalAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer);
 #else
-    if (_PyObject_LookupAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer) <= 0) {
+    int found = _PyObject_LookupAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer);
 #endif
-        PyErr_Clear();
-        return NULL;
+    if (found <= 0) {
+        return found;
     }
-    PyObject *body;
+    if (serializer == Py_None) {
+        Py_DECREF(serializer);
+        return 0;
+    }
     if (model_options == NULL) {
         PyObject *call_args[2] = {serializer, data};
-        body = PyObject_VectorcallMethod(str_to_json, call_args,
-                                         2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        *body = PyObject_VectorcallMethod(str_to_json, call_args,
+                                          2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     else {
         PyObject *to_json = PyObject_GetAttr(serializer, str_to_json);
-        body = to_json ? PyObject_VectorcallDict(to_json, &data, 1, model_options) : NULL;
+        *body = to_json ? PyObject_VectorcallDict(to_json, &data, 1, model_options) : NULL;
         Py_XDECREF(to_json);
     }
     Py_DECREF(serializer);
-    if (body == NULL) {
+    if (*body == NULL && PyErr_ExceptionMatches(model_error)) {
         PyErr_Clear();
+        *body = PyObject_CallOneArg(json_fallback, data);
     }
-    return body;
+    return *body == NULL ? -1 : 1;
 }
 
-/* The JSON bytes of `data`, as _json.dumps would produce them, or NULL with
-   the exception set. */
+/* The JSON bytes of `data`, as _json.dumps produces them, or NULL with the
+   exception set. */
 static PyObject *
 serialize(PyObject *data)
 {
@@ -284,7 +341,7 @@ serialize(PyObject *data)
     int native = PyDict_CheckExact(data) || PyList_CheckExact(data) || PyUnicode_CheckExact(data)
                  || PyLong_CheckExact(data) || PyFloat_CheckExact(data) || PyBool_Check(data)
                  || PyTuple_CheckExact(data);
-    PyObject *body;
+    PyObject *body = NULL;
     if (native) {
         PyObject *call_args[2] = {data, json_default};
         body = PyObject_Vectorcall(orjson_dumps, call_args, 1, default_kwnames);
@@ -293,13 +350,19 @@ serialize(PyObject *data)
             body = PyObject_CallOneArg(dumps, data);
         }
     }
-    else if ((body = model_json(data)) == NULL) {
-        body = PyObject_CallOneArg(dumps, data);
+    else {
+        int model = model_json(data, &body);
+        if (model < 0) {
+            return NULL;
+        }
+        if (model == 0) {
+            body = PyObject_CallOneArg(dumps, data);
+        }
     }
     if (body != NULL && !PyBytes_CheckExact(body)) {
-        PyErr_Format(PyExc_TypeError, "serializer returned %.200s, not bytes",
-                     Py_TYPE(body)->tp_name);
-        Py_CLEAR(body);
+        /* A hand-made serializer may return another bytes-like object: the
+           Python class formats it through the buffer protocol too. */
+        Py_SETREF(body, PyBytes_FromObject(body));
     }
     return body;
 }
@@ -311,81 +374,88 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
 {
     const char *comment = NULL, *event = NULL, *id = NULL, *raw = NULL;
     Py_ssize_t ncomment = 0, nevent = 0, nid = 0, nraw = 0;
+    PyObject *holders[4] = {NULL, NULL, NULL, NULL}; /* UTF-8 copies of non-ASCII text */
+    PyObject *body = NULL, *encoded = NULL, *result = Py_NotImplemented;
     char retry[24];
     int nretry = 0, raw_lines = 0;
 
     if (f[F_DATA] != NULL && f[F_RAW_DATA] != NULL) {
-        return Py_NotImplemented;
+        goto done;
     }
     if (f[F_COMMENT] != NULL) {
         if (!PyUnicode_CheckExact(f[F_COMMENT])
-            || (comment = utf8_of(f[F_COMMENT], &ncomment)) == NULL) {
-            return Py_NotImplemented;
+            || (comment = utf8_of(f[F_COMMENT], &ncomment, &holders[0])) == NULL) {
+            goto done;
         }
     }
     if (f[F_EVENT] != NULL) {
         if (!PyUnicode_CheckExact(f[F_EVENT])
-            || (event = utf8_of(f[F_EVENT], &nevent)) == NULL
+            || (event = utf8_of(f[F_EVENT], &nevent, &holders[1])) == NULL
             || has_break(event, nevent)) {
-            return Py_NotImplemented;
+            goto done;
         }
     }
     if (f[F_ID] != NULL) {
-        if (!PyUnicode_CheckExact(f[F_ID]) || (id = utf8_of(f[F_ID], &nid)) == NULL
+        if (!PyUnicode_CheckExact(f[F_ID]) || (id = utf8_of(f[F_ID], &nid, &holders[2])) == NULL
             || has_break(id, nid) || memchr(id, '\0', nid) != NULL) {
-            return Py_NotImplemented;
+            goto done;
         }
     }
     if (f[F_RETRY] != NULL) {
         if (!PyLong_CheckExact(f[F_RETRY])) {
-            return Py_NotImplemented;
+            goto done;
         }
         int overflow;
         long long value = PyLong_AsLongLongAndOverflow(f[F_RETRY], &overflow);
         if (overflow || value < 0) {
-            return Py_NotImplemented;
+            goto done;
         }
         nretry = snprintf(retry, sizeof(retry), "%lld", value);
     }
     if (f[F_RAW_DATA] != NULL) {
         if (!PyUnicode_CheckExact(f[F_RAW_DATA])
-            || (raw = utf8_of(f[F_RAW_DATA], &nraw)) == NULL) {
-            return Py_NotImplemented;
+            || (raw = utf8_of(f[F_RAW_DATA], &nraw, &holders[3])) == NULL) {
+            goto done;
         }
         raw_lines = has_break(raw, nraw);
     }
 
     /* Everything else is valid: serializing data is the last step, so that
        any error it raises is the one the Python class would raise. */
-    PyObject *body = NULL;
+    result = NULL;
     if (f[F_DATA] != NULL && (body = serialize(f[F_DATA])) == NULL) {
-        return NULL;
+        goto done;
     }
 
-    Py_ssize_t size = 1; /* the blank line */
+    /* Each part is at most a str's or bytes' size plus a few lines per
+       character: summed in size_t, checked once. */
+    size_t size = 1; /* the blank line */
     if (comment != NULL) {
-        size += lines_size(comment, ncomment, 2);
+        size += (size_t)lines_size(comment, ncomment, 2);
     }
     if (event != NULL) {
-        size += 7 + nevent + 1;
+        size += 7 + (size_t)nevent + 1;
     }
     if (body != NULL) {
-        size += 6 + PyBytes_GET_SIZE(body) + 1;
+        size += 6 + (size_t)PyBytes_GET_SIZE(body) + 1;
     }
     else if (raw != NULL) {
-        size += raw_lines ? lines_size(raw, nraw, 6) : 6 + nraw + 1;
+        size += raw_lines ? (size_t)lines_size(raw, nraw, 6) : 6 + (size_t)nraw + 1;
     }
     if (id != NULL) {
-        size += 4 + nid + 1;
+        size += 4 + (size_t)nid + 1;
     }
     if (f[F_RETRY] != NULL) {
-        size += 7 + nretry + 1;
+        size += 7 + (size_t)nretry + 1;
+    }
+    if (size > (size_t)PY_SSIZE_T_MAX) {
+        PyErr_NoMemory();
+        goto done;
     }
 
-    PyObject *encoded = PyBytes_FromStringAndSize(NULL, size);
+    encoded = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (encoded == NULL) {
-        Py_XDECREF(body);
-        return NULL;
+        goto done;
     }
     char *out = PyBytes_AS_STRING(encoded);
     if (comment != NULL) {
@@ -396,7 +466,6 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
     }
     if (body != NULL) {
         out = write_field(out, "data: ", 6, PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body));
-        Py_DECREF(body);
     }
     else if (raw != NULL) {
         out = raw_lines ? write_lines(out, raw, nraw, "data: ", 6)
@@ -410,10 +479,15 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
     }
     *out++ = '\n';
     assert(out == PyBytes_AS_STRING(encoded) + size);
+    result = (PyObject *)event_alloc(type, f, encoded);
 
-    PyObject *self = (PyObject *)event_alloc(type, f, encoded);
-    Py_DECREF(encoded);
-    return self;
+done:
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(holders[i]);
+    }
+    Py_XDECREF(body);
+    Py_XDECREF(encoded);
+    return result;
 }
 
 static int
@@ -456,24 +530,48 @@ event_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject 
     return result;
 }
 
-/* Subclasses are called through tp_new (tp_vectorcall is not inherited). */
+/* Subclasses are built through tp_new and tp_init (tp_vectorcall is not
+   inherited), so that a subclass's own __init__ can call super().__init__:
+   tp_new makes an empty event, tp_init fills it as the Python class would. */
 static PyObject *
-event_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+event_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    static PyObject *empty_event = NULL; /* b"\n": what ServerSentEvent() encodes to */
+    if (empty_event == NULL && (empty_event = PyBytes_FromString("\n")) == NULL) {
+        return NULL;
+    }
+    PyObject *fields[N_FIELDS] = {NULL};
+    return (PyObject *)event_alloc(type, fields, empty_event);
+}
+
+static int
+event_init(Event *self, PyObject *args, PyObject *kwargs)
 {
     if (py_class == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is not configured");
-        return NULL;
+        NOT_CONFIGURED();
+        return -1;
     }
     PyObject *instance = PyObject_Call(py_class, args, kwargs);
     if (instance == NULL) {
-        return NULL;
+        return -1;
     }
-    PyObject *result = event_from_python(type, instance);
+    PyObject *fields[N_FIELDS], *encoded;
+    int failed = fields_of_python(instance, fields, &encoded);
     Py_DECREF(instance);
-    return result;
+    if (failed) {
+        return -1;
+    }
+    set_fields(self, fields, encoded);
+    if (!PyObject_GC_IsTracked((PyObject *)self) && needs_tracking(fields)) {
+        PyObject_GC_Track(self);
+    }
+    release_fields(fields, encoded);
+    return 0;
 }
 
 /* ---- the object protocol ----------------------------------------------------- */
+
+#define OR_NONE(field) ((field) != NULL ? (field) : Py_None)
 
 static int
 event_traverse(Event *self, visitproc visit, void *arg)
@@ -504,18 +602,33 @@ event_clear(Event *self)
 static void
 event_dealloc(Event *self)
 {
-    PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    /* The trashcan bounds the C stack when a long chain of events (each the
+       data of the next) is freed at once. A subclass's dealloc has its own,
+       and releases its (heap) type after calling this. */
+    Py_TRASHCAN_BEGIN(self, event_dealloc)
     event_clear(self);
-    /* A subclass's own dealloc releases its (heap) type after calling this. */
-    type->tp_free((PyObject *)self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+    Py_TRASHCAN_END
+}
+
+/* The encoded bytes, or NULL with AttributeError once the collector has
+   cleared the event (only a finalizer in a cycle can see that). */
+static PyObject *
+encoded_of(Event *self)
+{
+    if (self->encoded == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "this ServerSentEvent was cleared");
+    }
+    return self->encoded;
 }
 
 static PyObject *
 fields_tuple(Event *self)
 {
-    return PyTuple_Pack(N_FIELDS, self->data, self->raw_data, self->event, self->id,
-                        self->retry, self->comment);
+    return PyTuple_Pack(N_FIELDS, OR_NONE(self->data), OR_NONE(self->raw_data),
+                        OR_NONE(self->event), OR_NONE(self->id), OR_NONE(self->retry),
+                        OR_NONE(self->comment));
 }
 
 static PyObject *
@@ -535,7 +648,8 @@ event_richcompare(PyObject *a, PyObject *b, int op)
 static Py_hash_t
 event_hash(Event *self)
 {
-    return PyObject_Hash(self->encoded);
+    PyObject *encoded = encoded_of(self);
+    return encoded == NULL ? -1 : PyObject_Hash(encoded);
 }
 
 static PyObject *
@@ -547,15 +661,18 @@ event_repr(PyObject *self)
 static PyObject *
 event_encode(Event *self, PyObject *Py_UNUSED(ignored))
 {
-    Py_INCREF(self->encoded);
-    return self->encoded;
+    return Py_XNewRef(encoded_of(self));
 }
 
 static PyObject *
 event_reduce(Event *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("O(OOOOOOO)", rebuild_func, self->encoded, self->data,
-                         self->raw_data, self->event, self->id, self->retry, self->comment);
+    if (encoded_of(self) == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("O(OOOOOOO)", rebuild_func, self->encoded, OR_NONE(self->data),
+                         OR_NONE(self->raw_data), OR_NONE(self->event), OR_NONE(self->id),
+                         OR_NONE(self->retry), OR_NONE(self->comment));
 }
 
 static PyMethodDef event_methods[] = {
@@ -586,6 +703,7 @@ static PyTypeObject EventType = {
     .tp_basicsize = sizeof(Event),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = event_new,
+    .tp_init = (initproc)event_init,
     .tp_alloc = PyType_GenericAlloc,
     .tp_free = PyObject_GC_Del,
     .tp_vectorcall = event_vectorcall,
@@ -601,97 +719,94 @@ static PyTypeObject EventType = {
 
 /* ---- module ------------------------------------------------------------------ */
 
-static char *type_doc = NULL;
-
-static PyObject *
-configure(PyObject *module, PyObject *args)
+/* What only the first configure() does: the type, and the interned names. */
+static int
+ready_type(PyObject *cls)
 {
-    PyObject *cls, *o_dumps, *o_default, *j_dumps, *options, *repr, *rebuild;
-    if (!PyArg_ParseTuple(args, "OOOOO!OO:configure", &cls, &o_dumps, &o_default, &j_dumps,
-                          &PyDict_Type, &options, &repr, &rebuild)) {
-        return NULL;
-    }
-    if (py_class != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is already configured");
-        return NULL;
-    }
     /* The class docstring is the Python class's, behind a text signature. */
-    PyObject *doc = PyObject_GetAttrString(cls, "__doc__");
-    if (doc == NULL) {
-        return NULL;
-    }
-    const char *signature =
+    static const char signature[] =
         "ServerSentEvent(*, data=None, raw_data=None, event=None, id=None, retry=None, "
         "comment=None)\n--\n\n";
-    const char *text = PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : "";
-    if (text == NULL) {
-        Py_DECREF(doc);
-        return NULL;
+    PyObject *doc = PyObject_GetAttrString(cls, "__doc__");
+    if (doc == NULL) {
+        return -1;
     }
-    type_doc = PyMem_RawMalloc(strlen(signature) + strlen(text) + 1);
+    const char *text = PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : "";
+    char *type_doc = text ? PyMem_RawMalloc(sizeof(signature) + strlen(text)) : NULL;
     if (type_doc == NULL) {
         Py_DECREF(doc);
-        return PyErr_NoMemory();
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        return -1;
     }
     strcpy(type_doc, signature);
     strcat(type_doc, text);
     Py_DECREF(doc);
-    EventType.tp_doc = type_doc;
+    EventType.tp_doc = type_doc; /* kept for the life of the process, like the type */
     if (PyType_Ready(&EventType) < 0) {
-        return NULL;
+        return -1;
     }
-    /* Interned, like the names in compiled code: callees compare by identity first. */
     PyObject *name = PyUnicode_InternFromString("default");
     if (name == NULL) {
-        return NULL;
+        return -1;
     }
+    /* Interned, like the names in compiled code: callees compare by identity first. */
     default_kwnames = PyTuple_Pack(1, name);
     Py_DECREF(name);
-    if (default_kwnames == NULL) {
-        return NULL;
+    str_serializer = PyUnicode_InternFromString("__pydantic_serializer__");
+    str_to_json = PyUnicode_InternFromString("to_json");
+    if (default_kwnames == NULL || str_serializer == NULL || str_to_json == NULL) {
+        return -1;
     }
     for (int i = 0; i < N_FIELDS; i++) {
         field_strs[i] = PyUnicode_InternFromString(field_names[i]);
         if (field_strs[i] == NULL) {
-            return NULL;
+            return -1;
         }
     }
-    Py_INCREF(o_dumps);
-    orjson_dumps = o_dumps;
-    Py_INCREF(o_default);
-    json_default = o_default;
-    Py_INCREF(j_dumps);
-    dumps = j_dumps;
-    str_serializer = PyUnicode_InternFromString("__pydantic_serializer__");
-    str_to_json = PyUnicode_InternFromString("to_json");
-    if (str_serializer == NULL || str_to_json == NULL) {
+    return 0;
+}
+
+/* Also called again when sse_asgi._event is reloaded: it then points the
+   type at the new Python objects. */
+static PyObject *
+configure(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *cls, *o_dumps, *o_default, *j_dumps, *j_fallback, *error, *options, *repr,
+        *rebuild;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!OO:configure", &cls, &o_dumps, &o_default, &j_dumps,
+                          &j_fallback, &error, &PyDict_Type, &options, &repr, &rebuild)) {
         return NULL;
     }
-    if (PyDict_GET_SIZE(options) > 0) {
-        model_options = PyDict_Copy(options);
-        if (model_options == NULL) {
-            return NULL;
-        }
+    if (!(EventType.tp_flags & Py_TPFLAGS_READY) && ready_type(cls) < 0) {
+        return NULL;
     }
-    Py_INCREF(repr);
-    repr_func = repr;
-    Py_INCREF(rebuild);
-    rebuild_func = rebuild;
-    Py_INCREF(cls);
-    py_class = cls;
-    Py_INCREF(&EventType);
-    return (PyObject *)&EventType;
+    PyObject *options_copy = NULL;
+    if (PyDict_GET_SIZE(options) > 0 && (options_copy = PyDict_Copy(options)) == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(model_options, options_copy);
+    Py_XSETREF(orjson_dumps, Py_NewRef(o_dumps));
+    Py_XSETREF(json_default, Py_NewRef(o_default));
+    Py_XSETREF(dumps, Py_NewRef(j_dumps));
+    Py_XSETREF(json_fallback, Py_NewRef(j_fallback));
+    Py_XSETREF(model_error, Py_NewRef(error));
+    Py_XSETREF(repr_func, Py_NewRef(repr));
+    Py_XSETREF(rebuild_func, Py_NewRef(rebuild));
+    Py_XSETREF(py_class, Py_NewRef(cls));
+    return Py_NewRef((PyObject *)&EventType);
 }
 
 static PyObject *
-stored(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+stored(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 1 + N_FIELDS || !PyBytes_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "stored(encoded: bytes, *six fields)");
         return NULL;
     }
     if (py_class == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is not configured");
+        NOT_CONFIGURED();
         return NULL;
     }
     PyObject *f[N_FIELDS];
@@ -703,7 +818,8 @@ stored(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(py_class, orjson_dumps, json_default, dumps, model_options, repr, rebuild)\n"
+     "configure(py_class, orjson_dumps, json_default, dumps, fallback, model_error, "
+     "model_options, repr, rebuild)\n"
      "--\n\nReady the type, deferring to the pure-Python class; returns the type."},
     {"stored", (PyCFunction)(void (*)(void))stored, METH_FASTCALL,
      "stored(encoded, data, raw_data, event, id, retry, comment)\n--\n\n"

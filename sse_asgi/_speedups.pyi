@@ -7,6 +7,8 @@ def configure(
     orjson_dumps: Callable[..., bytes],
     json_default: Callable[[Any], Any],
     dumps: Callable[[Any], bytes],
+    fallback: Callable[[Any], bytes],
+    model_error: type[BaseException],
     model_options: dict[str, Any],
     repr: Callable[[Any], str],
     rebuild: Callable[..., Any],

@@ -732,17 +732,20 @@ async def test_testing_client_send_raises_oserror_after_disconnect_on_2_4() -> N
 async def test_a_sync_generator_blocked_for_good_is_given_up_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    stop = threading.Event()
+    stop, inside = threading.Event(), threading.Event()
 
     def stuck() -> Iterator[int]:
         yield 1
+        inside.set()
         stop.wait(30)  # blocked inside: no thread can be interrupted there
         yield 2  # pragma: no cover
 
-    started = time.monotonic()
     try:
         async with connect(app_for(stuck), finish_timeout=5) as stream:
             assert (await anext(stream)).data == "1"
+            # Leave only once the generator is stuck (an idle one closes at once).
+            assert await anyio.to_thread.run_sync(inside.wait, 5)
+            started = time.monotonic()
         # The client left; closing waited its bounded second, then moved on.
         assert 0.9 < time.monotonic() - started < 4
         assert "gave up waiting" in caplog.text

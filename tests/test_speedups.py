@@ -14,6 +14,7 @@ import datetime
 import decimal
 import enum
 import gc
+import importlib
 import inspect
 import os
 import pickle
@@ -308,3 +309,114 @@ def test_the_core_suite_passes_without_the_speedups() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_subclasses_with_their_own_init() -> None:
+    class Named(CSSE):  # type: ignore[misc]
+        def __init__(self, message: str) -> None:
+            super().__init__(data=message, event="named")
+
+    class Defaulted(CSSE):  # type: ignore[misc]
+        def __init__(self, **fields: Any) -> None:
+            fields.setdefault("event", "default")
+            super().__init__(**fields)
+
+    assert Named("hi").encode() == b'event: named\ndata: "hi"\n\n'
+    assert Defaulted(data=1).encode() == b"event: default\ndata: 1\n\n"
+    assert Defaulted(data=1, event="x").event == "x"
+    with pytest.raises(sse_asgi.InvalidEventError, match="event"):
+        Defaulted(event="a\nb")
+
+
+def test_reloading_the_module_keeps_the_speedups() -> None:
+    reloaded = importlib.reload(_event)
+    assert reloaded.SPEEDUPS
+    assert reloaded.ServerSentEvent is CSSE  # the one C type, pointed at the new module
+    assert CSSE(data={"a": 1}, event="e").encode() == b'event: e\ndata: {"a":1}\n\n'
+    with pytest.raises(sse_asgi.InvalidEventError):
+        CSSE(id="a\0b")
+
+
+def test_freeing_a_long_chain_of_events_does_not_overflow_the_stack() -> None:
+    # Each event the data of the next (say, stored events nesting their
+    # payloads): freeing the head frees them all, one inside the other.
+    code = (
+        "from sse_asgi._event import SPEEDUPS, stored_event\n"
+        "assert SPEEDUPS\n"
+        "head = None\n"
+        "for _ in range(1_000_000):\n"
+        "    head = stored_event(b'data: 1\\n\\n', data=head)\n"
+        "del head\n"
+        "print('freed')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "freed"
+
+
+class _CountingSerializer:
+    """A hand-made ``__pydantic_serializer__``: counts calls, may fail or return a bytearray."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def to_json(self, value: Any, **options: Any) -> Any:
+        self.calls += 1
+        outcome = self.outcomes[min(self.calls, len(self.outcomes)) - 1]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.mark.parametrize(
+    "outcomes",
+    [
+        (b'"ok"',),
+        (bytearray(b'"bytes-like"'),),
+        (KeyboardInterrupt(), b'"never"'),
+        (RuntimeError("custom"), b'"never"'),
+    ],
+    ids=["bytes", "bytearray", "interrupt", "error"],
+)
+def test_model_serializers_are_called_as_the_python_class_calls_them(
+    outcomes: tuple[Any, ...],
+) -> None:
+    results = []
+    for cls in (PyServerSentEvent, CSSE):
+        serializer = _CountingSerializer(*outcomes)
+        payload = type("Payload", (), {"__pydantic_serializer__": serializer})()
+        try:
+            result: Any = cls(data=payload, event="e").encode()
+        except BaseException as exc:  # KeyboardInterrupt must come through as is
+            result = (type(exc), str(exc))
+        results.append((result, serializer.calls))
+    assert results[0] == results[1]
+
+
+def test_non_ascii_text_is_not_given_a_cached_utf8_copy() -> None:
+    # An event keeps its strings: a cached UTF-8 copy inside each would
+    # double what a broadcast's history holds.
+    text = "é" * 1000
+    size = sys.getsizeof(text)
+    CSSE(raw_data=text, event=text[:10], id=text[:5], comment=text)
+    assert sys.getsizeof(text) == size
+
+
+def test_a_cycle_through_a_stored_event_without_data_is_collected() -> None:
+    box: list[Any] = []
+    event = stored_event(b"data: x\n\n", raw_data=box)  # type: ignore[arg-type]
+    box.append(event)  # box -> event -> box
+    assert gc.is_tracked(event)
+    marker = _Marker()  # lists cannot be weakly referenced; this rides along
+    box.append(marker)
+    marker_ref = weakref.ref(marker)
+    del box, event, marker
+    gc.collect()
+    assert marker_ref() is None
+
+
+class _Marker:
+    pass
