@@ -96,8 +96,10 @@ set_fields(Event *self, PyObject *const fields[N_FIELDS], PyObject *encoded)
     Py_XSETREF(self->encoded, Py_NewRef(encoded));
 }
 
+/* A new event holding these fields. `track`: whether the collector must
+   track it (see needs_tracking), or -1 to work it out. */
 static Event *
-event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *encoded)
+event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *encoded, int track)
 {
     /* The exact type skips tp_alloc's zeroing and tracking; tp_alloc
        tracks subclass instances, which may have a __dict__. */
@@ -106,12 +108,13 @@ event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *enco
     if (self == NULL) {
         return NULL;
     }
-    if (exact) {
-        self->data = self->raw_data = self->event = self->id = NULL;
-        self->retry = self->comment = self->encoded = NULL;
+    PyObject **slots[N_FIELDS] = {&self->data, &self->raw_data, &self->event,
+                                  &self->id, &self->retry, &self->comment};
+    for (int i = 0; i < N_FIELDS; i++) {
+        *slots[i] = Py_NewRef(fields[i] ? fields[i] : Py_None);
     }
-    set_fields(self, fields, encoded);
-    if (exact && needs_tracking(fields)) {
+    self->encoded = Py_NewRef(encoded);
+    if (exact && (track < 0 ? needs_tracking(fields) : track)) {
         PyObject_GC_Track(self);
     }
     return self;
@@ -173,7 +176,7 @@ fallback(PyTypeObject *type, PyObject *const *args, size_t nargsf, PyObject *kwn
     if (failed) {
         return NULL;
     }
-    PyObject *result = (PyObject *)event_alloc(type, fields, encoded);
+    PyObject *result = (PyObject *)event_alloc(type, fields, encoded, -1);
     release_fields(fields, encoded);
     return result;
 }
@@ -479,7 +482,8 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
     }
     *out++ = '\n';
     assert(out == PyBytes_AS_STRING(encoded) + size);
-    result = (PyObject *)event_alloc(type, f, encoded);
+    /* Besides data, the fields here are exact str and int: see needs_tracking. */
+    result = (PyObject *)event_alloc(type, f, encoded, f[F_DATA] != NULL);
 
 done:
     for (int i = 0; i < 4; i++) {
@@ -541,7 +545,7 @@ event_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwa
         return NULL;
     }
     PyObject *fields[N_FIELDS] = {NULL};
-    return (PyObject *)event_alloc(type, fields, empty_event);
+    return (PyObject *)event_alloc(type, fields, empty_event, -1);
 }
 
 static int
@@ -813,7 +817,7 @@ stored(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     for (int i = 0; i < N_FIELDS; i++) {
         f[i] = args[1 + i] == Py_None ? NULL : args[1 + i];
     }
-    return (PyObject *)event_alloc(&EventType, f, args[0]);
+    return (PyObject *)event_alloc(&EventType, f, args[0], -1);
 }
 
 static PyMethodDef module_methods[] = {
