@@ -415,17 +415,18 @@ class Broadcast:
         return (await self.backend.publish(topic, event)).id
 
     def _deliver(self, topic: str, entry: Entry) -> None:
-        # Runs once per subscriber per event: no copy of the set (offering
+        # Runs once per subscriber per event: no copy of the set (queueing
         # never changes it), nothing allocated per subscriber that the queue
-        # does not keep, and the common case of Subscription._offer inlined
-        # (a Python call per subscriber would double the cost of a fan-out).
+        # does not keep, and no Python call per subscriber but for a full
+        # queue (one per subscriber would double the cost of a fan-out).
         subscribers = self._subscribers.get(topic)
         if subscribers:
             buffer = self.buffer
             for subscription in subscribers:
+                if subscription._state == "ended":
+                    continue
                 queue = subscription._queue
-                if len(queue) >= buffer or subscription._state == "ended":
-                    subscription._offer(entry)  # overflow policy, or nothing
+                if len(queue) >= buffer and not subscription._overflow():
                     continue
                 queue.append(entry)
                 future = subscription._future
@@ -523,7 +524,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     __slots__ = (
         "_awaitable",
         "_broadcast",
-        "_buffer",
         "_event",
         "_filter",
         "_future",
@@ -551,7 +551,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._last_event_id = last_event_id
         self._filter = filter
         self._queue: collections.deque[Entry] = collections.deque()
-        self._buffer = broadcast.buffer
         self._ready: collections.deque[ServerSentEvent] = collections.deque()
         self._positions: list[tuple[int, ...] | None] = [None] * len(topics)
         self._ids = [""] * len(topics)
@@ -595,18 +594,16 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         # The general case: starting up, and anyio's other backends.
         if self._state == "new":
             await self._start()
+            if self._awaitable is not None:
+                return await self._awaitable
         while True:
             event = self._pop()
             if event is not None:
                 return event
             if self._state == "ended":
                 raise StopAsyncIteration
-            if self._loop is not None:
-                future = self._future = self._loop.create_future()
-                await future
-            else:
-                wakeup = self._event = anyio.Event()
-                await wakeup.wait()
+            wakeup = self._event = anyio.Event()
+            await wakeup.wait()
 
     def _pop(self) -> ServerSentEvent | None:
         """The next event to yield, if one is waiting."""
@@ -738,21 +735,17 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             event = event_with_id(entry.unstamped, self._current_id())
         return event
 
-    def _offer(self, entry: Entry) -> None:
-        """Queue a live event (never blocks; Broadcast._deliver inlines the common case)."""
-        if self._state == "ended":
-            return
+    def _overflow(self) -> bool:
+        """The queue is full and another event is coming: apply the overflow
+        policy. True if the event is still to be queued."""
         queue = self._queue
-        if len(queue) >= self._buffer:
-            if self._broadcast.overflow == "drop_oldest":
-                queue.popleft()
-            else:
-                logger.info("SSE subscriber fell %d events behind; disconnecting it", len(queue))
-                queue.clear()
-                self._end()
-                return
-        queue.append(entry)
-        self._wake()
+        if self._broadcast.overflow == "drop_oldest":
+            queue.popleft()
+            return True
+        logger.info("SSE subscriber fell %d events behind; disconnecting it", len(queue))
+        queue.clear()
+        self._end()
+        return False
 
     def _ended(self) -> bool:
         return self._state == "ended"

@@ -333,7 +333,7 @@ def stored_event(
     return _rebuild(encoded, data, raw_data, event, id, retry, comment)
 
 
-def _py_rebuild(
+def _rebuild(
     encoded: bytes,
     data: Any,
     raw_data: str | None,
@@ -343,6 +343,8 @@ def _py_rebuild(
     comment: str | None,
 ) -> ServerSentEvent:
     # The one way to make an event without checks (also what pickle calls).
+    if _stored is not None:
+        return _stored(encoded, data, raw_data, event, id, retry, comment)
     rebuilt = object.__new__(PyServerSentEvent)
     rebuilt._data = data
     rebuilt._raw_data = raw_data
@@ -354,23 +356,11 @@ def _py_rebuild(
     return rebuilt
 
 
-def _rebuild(
-    encoded: bytes,
-    data: Any,
-    raw_data: str | None,
-    event: str | None,
-    id: str | None,
-    retry: int | None,
-    comment: str | None,
-) -> ServerSentEvent:
-    return _make(encoded, data, raw_data, event, id, retry, comment)
-
-
 # The C speedups (sse_asgi/_speedups.c): a ServerSentEvent type built by
 # vectorcall, which defers every unusual call to the pure-Python class above,
 # so behaviour is identical. SSE_ASGI_NO_EXTENSIONS=1 turns them off.
 PyServerSentEvent = ServerSentEvent
-_make: Callable[..., ServerSentEvent] = _py_rebuild
+_stored: Callable[..., ServerSentEvent] | None = None
 SPEEDUPS = False
 if not os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
     try:
@@ -390,5 +380,5 @@ if not os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
                 _repr,
                 _rebuild,
             )
-        _make = _speedups.stored
+        _stored = _speedups.stored
         SPEEDUPS = True

@@ -215,11 +215,8 @@ def test_subclasses_work() -> None:
     assert event.encode() == b"event: e\ndata: x\n\n"
     assert encode_item(event) == event.encode()
     event.note = "instances of subclasses have a __dict__"
-    with pytest.raises(InvalidEventErrorType):
+    with pytest.raises(sse_asgi.InvalidEventError):
         Tagged(event="a\nb")
-
-
-InvalidEventErrorType = sse_asgi.InvalidEventError
 
 
 def test_fields_are_read_only() -> None:
