@@ -57,6 +57,22 @@ def fastapi_oldest(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+# hypercorn's shutdown changed with Python 3.12.1 (pgjones/hypercorn#308), and the
+# C extensions meet another C API there.
+@nox.session(python="3.12")
+def py312(session: nox.Session) -> None:
+    """Shutdown under every server, hypercorn, and the C extensions, on Python 3.12."""
+    session.install("-e", ".[dev]")
+    session.run(
+        "python", "-m", "pytest", "tests/test_e2e_servers.py", "-k", "shutdown or hypercorn",
+        *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "pytest", "tests/test_shutdown.py", "tests/test_next_event.py",
+        "tests/test_speedups.py", "tests/test_broadcast.py", *session.posargs,
+    )  # fmt: skip
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """Every benchmark, printing the README's tables."""

@@ -15,6 +15,12 @@ timeout). Two ways out:
   to wait for. It is not installed at import time, it never touches a
   server's code, and it is off with ``SSE_ASGI_SIGNAL_HOOK=0`` or
   :func:`uninstall_signal_hook`.
+
+hypercorn's CLI runs the app in a worker process that no signal reaches: its
+parent hears SIGTERM and tells the worker through a ``multiprocessing.Event``
+handed to the worker as its ``shutdown_event`` argument. Part of the same
+hook, a thread waits on that event and ends the streams when it is set, so
+the worker's graceful shutdown finds nothing to wait for.
 """
 
 from __future__ import annotations
@@ -57,6 +63,9 @@ _stopping: set[Callable[[Callable[[], object]], object]] = set()
 # ended: at most this long after it arrived, plus a moment for the server.
 _DEFAULT_ACTION_DELAY = 1.5
 _DEFAULT_ACTION_SETTLE = 0.5
+_parent_lock = threading.Lock()
+_parent_looked = False  # whether we looked for a server parent's shutdown event yet
+_parent_watch = False  # whether that event, once set, ends the streams
 
 
 def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
@@ -90,8 +99,11 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
     are ended on their own event loops and the previous disposition then
     applies as before: a server's handler is called, an ignored signal stays
     ignored, and a default one (terminate) is delivered again once the
-    streams have ended (within 2 s). Only possible from the main thread;
-    returns whether both signals are hooked.
+    streams have ended (within 2 s). In a worker process of hypercorn's
+    CLI, which hears of shutdown from its parent rather than by a signal, a
+    thread also waits on the parent's shutdown event and ends the streams.
+    Signals can be hooked only from the main thread; returns whether both
+    are hooked.
 
     Example::
 
@@ -109,8 +121,9 @@ def uninstall_signal_hook() -> None:
 
         uninstall_signal_hook()  # e.g. when your app handles shutdown itself
     """
-    global _auto
+    global _auto, _parent_watch
     _auto = False
+    _parent_watch = False
     if threading.current_thread() is threading.main_thread():
         for signum, previous in list(_previous.items()):
             if signal.getsignal(signum) is _on_signal:
@@ -126,6 +139,7 @@ def on_stream_start(call_soon: Callable[[Callable[[], object]], object] | None) 
 
 
 def _hook() -> bool:
+    _watch_parent()
     if threading.current_thread() is not threading.main_thread():
         return False  # signal.signal() works only there; embedders call close_all_streams()
     hooked = 0
@@ -140,6 +154,51 @@ def _hook() -> bool:
             signal.signal(signum, _on_signal)
             hooked += 1
     return hooked == len(_SIGNALS)
+
+
+def _watch_parent() -> None:
+    global _parent_looked, _parent_watch
+    _parent_watch = True
+    if _parent_looked:
+        return
+    with _parent_lock:
+        if _parent_looked:
+            return
+        _parent_looked = True
+        event = _hypercorn_shutdown_event()
+        if event is not None:
+            name = "sse-asgi: hypercorn shutdown watch"
+            threading.Thread(
+                target=_on_parent_shutdown, args=(event,), name=name, daemon=True
+            ).start()
+
+
+def _hypercorn_shutdown_event() -> Any:
+    """The event by which hypercorn's parent process tells this worker to stop, if it is one."""
+    import multiprocessing  # only once per process, and only once a stream starts
+
+    if multiprocessing.parent_process() is None:
+        return None
+    # In a spawned child, the Process object is unpickled from the parent with
+    # its target and arguments (hypercorn's run.py passes them as keywords).
+    process = multiprocessing.current_process()
+    target_module = getattr(getattr(process, "_target", None), "__module__", None) or ""
+    kwargs = getattr(process, "_kwargs", None)
+    if not target_module.startswith("hypercorn.") or not isinstance(kwargs, dict):
+        return None
+    event = kwargs.get("shutdown_event")
+    if not (callable(getattr(event, "wait", None)) and callable(getattr(event, "is_set", None))):
+        return None
+    return event
+
+
+def _on_parent_shutdown(event: Any) -> None:
+    try:
+        event.wait()
+    except OSError:  # the parent's semaphore is gone: nothing more will come
+        return
+    if _parent_watch:
+        _schedule_close_all()
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:

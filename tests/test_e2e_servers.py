@@ -208,13 +208,15 @@ def _read_to_end(
 # How the signal reaches the server: "pid" is `kill <pid>` (docker stop, most
 # process managers); "group" is the whole process group, as Ctrl-C in a terminal
 # and systemd's default do. hypercorn's CLI runs the app in a worker process that
-# only a group signal reaches; with its pid alone the app cannot know, and the
-# stream ends (cleanly) when hypercorn's 3 s graceful timeout cancels it.
+# only a group signal reaches; with its pid alone, the parent tells the worker
+# through its shutdown event, which the hook watches (without it, hypercorn's 3 s
+# graceful timeout would be what ends the streams).
 SHUTDOWN_CASES = [
     pytest.param("uvicorn-httptools", "pid", 2.0),
     pytest.param("uvicorn-h11", "pid", 2.0),
     pytest.param("hypercorn", "group", 2.0),
-    pytest.param("hypercorn", "pid", 4.5),
+    pytest.param("hypercorn", "pid", 2.0),
+    pytest.param("hypercorn-trio", "pid", 2.0),
     pytest.param("granian", "pid", 2.0),
 ]
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -28,6 +29,7 @@ def clean_hook() -> Iterator[list[int]]:
     calls: list[int] = []
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     state = (_shutdown._auto, dict(_shutdown._previous), _shutdown._final_event)
+    parent = (_shutdown._parent_looked, _shutdown._parent_watch)
     signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
     try:
         yield calls
@@ -38,6 +40,7 @@ def clean_hook() -> Iterator[list[int]]:
         _shutdown._previous.clear()
         _shutdown._previous.update(previous)
         _shutdown._stopping.clear()
+        _shutdown._parent_looked, _shutdown._parent_watch = parent
 
 
 async def forever(closed: list[str]) -> AsyncIterator[int]:
@@ -79,6 +82,97 @@ async def test_streams_starting_after_the_signal_end_at_once(clean_hook: list[in
         await EventSourceResponse(forever(closed))(http_scope(), late.receive, late.send)
     assert late.completed
     assert closed == ["closed", "closed"]
+
+
+def hypercorn_worker(
+    config: object = None, sockets: object = None, shutdown_event: object = None
+) -> None:
+    """Stands in for hypercorn's worker function, the target of its worker processes."""
+
+
+hypercorn_worker.__module__ = "hypercorn.asyncio.run"
+
+
+class SpawnedWorker:
+    """What multiprocessing.current_process() is in a worker hypercorn spawned."""
+
+    def __init__(self, target: object, shutdown_event: threading.Event) -> None:
+        self._target = target
+        self._kwargs = {"config": None, "sockets": None, "shutdown_event": shutdown_event}
+
+
+@pytest.fixture
+def in_hypercorn_worker(monkeypatch: pytest.MonkeyPatch, clean_hook: list[int]) -> threading.Event:
+    """This process dressed as hypercorn's worker; the event is its parent's shutdown_event."""
+    import multiprocessing
+
+    shutdown_event = threading.Event()
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(
+        multiprocessing, "current_process", lambda: SpawnedWorker(hypercorn_worker, shutdown_event)
+    )
+    _shutdown._parent_looked = False
+    return shutdown_event
+
+
+@pytest.mark.anyio
+async def test_hypercorns_parent_telling_its_worker_to_stop_ends_the_streams(
+    in_hypercorn_worker: threading.Event,
+) -> None:
+    closed: list[str] = []
+    client = FakeClient()
+    install_signal_hook(ServerSentEvent(event="bye"))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                EventSourceResponse(forever(closed)), http_scope(), client.receive, client.send
+            )
+            await client.wait_for(lambda: len(client.events) == 1)
+            in_hypercorn_worker.set()  # what hypercorn's parent does on SIGTERM
+    assert closed == ["closed"]
+    assert client.body.endswith(b"data: 1\n\nevent: bye\n\n")
+    assert client.completed
+
+
+@pytest.mark.anyio
+async def test_the_hypercorn_watch_is_off_with_the_hook(
+    in_hypercorn_worker: threading.Event,
+) -> None:
+    closed: list[str] = []
+    client = FakeClient()
+    install_signal_hook()
+    uninstall_signal_hook()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            EventSourceResponse(forever(closed)), http_scope(), client.receive, client.send
+        )
+        await client.wait_for(lambda: len(client.events) == 1)
+        in_hypercorn_worker.set()
+        await anyio.sleep(0.3)
+        assert closed == []
+        assert not client.completed
+        tg.cancel_scope.cancel()
+
+
+def test_other_spawned_processes_are_not_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    def worker(shutdown_event: object = None) -> None:
+        """Somebody else's process target, with an argument of the same name."""
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(
+        multiprocessing, "current_process", lambda: SpawnedWorker(worker, threading.Event())
+    )
+    assert _shutdown._hypercorn_shutdown_event() is None
+    monkeypatch.setattr(
+        multiprocessing,
+        "current_process",
+        lambda: SpawnedWorker(hypercorn_worker, threading.Event()),
+    )
+    assert _shutdown._hypercorn_shutdown_event() is not None
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
+    assert _shutdown._hypercorn_shutdown_event() is None
 
 
 def test_the_hook_chains_once_and_is_found_again_after_a_server_restores_its_handler(
