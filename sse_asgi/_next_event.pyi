@@ -1,0 +1,8 @@
+# A live subscription's awaitable in C (sse_asgi/_next_event.c); see _broadcast._NextEvent.
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+class NextEvent:
+    def __init__(self, subscription: Any, loop: asyncio.AbstractEventLoop) -> None: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...

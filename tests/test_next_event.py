@@ -1,0 +1,219 @@
+"""The C awaitable of a live subscription (sse_asgi/_next_event.c) against its Python twin.
+
+Both are what ``Subscription.__anext__`` returns on asyncio once the
+subscription is live; every scenario here runs with each, and must give the
+same events, the same exceptions and the same cancellation behaviour. The
+rest checks what only C can get wrong: reference counts, the cycle
+collector, and the iterator path CPython takes while a trace function is set.
+The broadcast suite runs on the C one, and again on the Python one in
+``test_speedups.py``'s run without extensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from sse_asgi import Broadcast, MemoryBackend, ServerSentEvent, _broadcast
+
+from .conftest import require_component
+
+pytestmark = pytest.mark.anyio
+
+C_NEXT_EVENT: Any = _broadcast._NEXT_EVENT
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the awaitable exists on asyncio only; trio uses anyio.Event
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    if C_NEXT_EVENT is _broadcast._NextEvent:
+        require_component(
+            "sse_asgi._next_event (the C extension)",
+            "built without a C compiler, or SSE_ASGI_NO_EXTENSIONS is set; the Python class runs",
+        )
+
+
+@pytest.fixture(params=["C", "Python"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    chosen = C_NEXT_EVENT if request.param == "C" else _broadcast._NextEvent
+    monkeypatch.setattr(_broadcast, "_NEXT_EVENT", chosen)
+    return chosen
+
+
+async def receive(subscription: Any, count: int) -> list[Any]:
+    return [(await asyncio.wait_for(subscription.__anext__(), 5)).data for _ in range(count)]
+
+
+async def test_the_subscription_awaits_the_chosen_implementation(implementation: Any) -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        assert type(subscription.__anext__()) is implementation
+
+
+async def test_events_queued_and_awaited_arrive_in_order(implementation: Any) -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        await broadcast.publish("t", 1)
+        await broadcast.publish("t", 2)  # both queued before anyone waits
+        assert await receive(subscription, 2) == [1, 2]
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)  # now it waits on a future
+        await broadcast.publish("t", 3)
+        assert (await asyncio.wait_for(waiter, 5)).data == 3
+
+
+async def test_the_values_are_the_published_events(implementation: Any) -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        data = ("a", "tuple")  # a StopIteration value that must not be unpacked
+        event_id = await broadcast.publish("t", ServerSentEvent(data=data, event="e"))
+        event = await asyncio.wait_for(subscription.__anext__(), 5)
+    assert (event.data, event.event, event.id) == (data, "e", event_id)
+
+
+async def test_filtered_out_events_keep_it_waiting(implementation: Any) -> None:
+    async with (
+        Broadcast() as broadcast,
+        broadcast.subscribe("t", filter=lambda e: e.data % 2 == 0) as subscription,
+    ):
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)
+        await broadcast.publish("t", 1)  # wakes it; filtered out, it waits again
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        await broadcast.publish("t", 2)
+        assert (await asyncio.wait_for(waiter, 5)).data == 2
+
+
+async def test_an_exception_from_the_filter_reaches_the_subscriber(implementation: Any) -> None:
+    def boom(event: ServerSentEvent) -> bool:
+        raise LookupError("from the filter")
+
+    async with Broadcast() as broadcast, broadcast.subscribe("t", filter=boom) as subscription:
+        await broadcast.publish("t", 1)
+        with pytest.raises(LookupError, match="from the filter"):
+            await subscription.__anext__()
+
+
+async def test_the_end_is_stop_async_iteration(implementation: Any) -> None:
+    broadcast = Broadcast()
+    async with broadcast:
+        subscription = broadcast.subscribe("t")
+        await subscription.__aenter__()
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, 5)
+    assert [event async for event in subscription] == []
+
+
+async def test_woken_then_cancelled_loses_nothing(implementation: Any) -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)
+        await broadcast.publish("t", "raced")
+        waiter.cancel()  # woken, not yet run
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert await receive(subscription, 1) == ["raced"]
+
+
+@pytest.fixture
+def tracing() -> Iterator[None]:
+    """A trace function set, as under a debugger or coverage's tracer: CPython
+    then steps an awaited iterator with __next__ instead of am_send."""
+    previous = sys.gettrace()
+
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        return None
+
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
+
+
+async def test_the_iterator_path_under_a_trace_function(tracing: None) -> None:
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        assert type(subscription.__anext__()) is C_NEXT_EVENT
+        data = ("a", "tuple")
+        await broadcast.publish("t", data)
+        assert (await asyncio.wait_for(subscription.__anext__(), 5)).data == data  # queued
+        waiter = asyncio.ensure_future(subscription.__anext__())
+        await asyncio.sleep(0.01)
+        await broadcast.publish("t", "later")
+        assert (await asyncio.wait_for(waiter, 5)).data == "later"  # waited for
+
+
+async def test_no_reference_leaks() -> None:
+    # History of one: the backend keeps no more references as rounds go on.
+    async with (
+        Broadcast(MemoryBackend(history=1), buffer=4) as broadcast,
+        broadcast.subscribe("t") as subscription,
+    ):
+        event = ServerSentEvent(data="same")
+
+        async def rounds(n: int) -> None:
+            for _ in range(n):
+                waiter = asyncio.ensure_future(subscription.__anext__())
+                await asyncio.sleep(0)
+                await broadcast.publish("t", event)
+                await waiter
+                await broadcast.publish("t", event)
+                await subscription.__anext__()  # queued: taken without waiting
+
+        await rounds(50)  # warm caches
+        gc.collect()
+        before = sys.getrefcount(subscription), sys.getrefcount(event)
+        blocks = sys.getallocatedblocks()
+        await rounds(500)  # 1,000 events received: a leak of each would be 1,000 blocks
+        gc.collect()
+        assert (sys.getrefcount(subscription), sys.getrefcount(event)) == before
+        assert sys.getallocatedblocks() - blocks < 200
+
+
+class Holder:
+    """Stands in for a subscription that holds its awaitable, as a live one does."""
+
+    def __init__(self) -> None:
+        self._awaitable: Any = None
+
+
+async def test_a_cycle_through_the_subscription_is_collected() -> None:
+    holder = Holder()
+    holder._awaitable = C_NEXT_EVENT(holder, asyncio.get_running_loop())
+    alive = weakref.ref(holder)
+    del holder
+    gc.collect()
+    assert alive() is None
+
+
+async def test_its_arguments_are_checked() -> None:
+    with pytest.raises(TypeError):
+        C_NEXT_EVENT(Holder())
+    with pytest.raises(AttributeError, match="create_future"):
+        C_NEXT_EVENT(Holder(), object())
+
+
+async def subscriptions_of(broadcast: Broadcast, count: int) -> AsyncIterator[Any]:
+    for _ in range(count):
+        subscription = broadcast.subscribe("t")
+        await subscription.__aenter__()
+        yield subscription
+
+
+async def test_subscribers_woken_together_each_get_the_event(implementation: Any) -> None:
+    async with Broadcast() as broadcast:
+        subscriptions = [s async for s in subscriptions_of(broadcast, 50)]
+        waiters = [asyncio.ensure_future(s.__anext__()) for s in subscriptions]
+        await asyncio.sleep(0.01)
+        await broadcast.publish("t", "all")
+        assert [(await w).data for w in waiters] == ["all"] * 50
