@@ -7,8 +7,10 @@
  * wakes 10,000 tasks, and that per-wake cost is most of a fan-out.
  *
  * It keeps no state of its own: the subscription's queues and its _future
- * are the truth, read and written through their attribute names, and
- * anything but an empty queue is left to the subscription's own _pop().
+ * are the truth, read and written through their attribute names. Taking
+ * the next entry from the queue is Subscription._pop() and _take(); for the
+ * common subscription (one topic, no filter) that is done here, and every
+ * other one calls _pop().
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,20 +26,103 @@ static PyObject *str_queue;    /* "_queue" */
 static PyObject *str_state;    /* "_state" */
 static PyObject *str_future;   /* "_future" */
 static PyObject *str_pop;      /* "_pop" */
+static PyObject *str_popleft;  /* "popleft" */
+static PyObject *str_multi;    /* "_multi" */
+static PyObject *str_filter;   /* "_filter" */
+static PyObject *str_positions; /* "_positions" */
+static PyObject *str_ids;      /* "_ids" */
+static PyObject *str_key;      /* "key" */
+static PyObject *str_id;       /* "id" */
+static PyObject *str_event;    /* "event" */
 static PyObject *str_ended;    /* "ended" */
 static PyObject *str_blocking; /* "_asyncio_future_blocking" */
 
-/* Whether the subscription's attribute `name` is a non-empty container: -1 on error. */
-static int
-has_items(PyObject *subscription, PyObject *name)
+/* Subscription._take(entry) for one topic and no filter: the entry's event,
+ * or None if the replay already delivered it. New reference; NULL on error. */
+static PyObject *
+take(PyObject *entry, PyObject *positions, PyObject *ids)
 {
-    PyObject *items = PyObject_GetAttr(subscription, name);
-    if (items == NULL) {
-        return -1;
+    PyObject *key = PyObject_GetAttr(entry, str_key);
+    if (key == NULL) {
+        return NULL;
     }
-    int truth = PyObject_IsTrue(items);
-    Py_DECREF(items);
-    return truth;
+    PyObject *position = PyList_GET_ITEM(positions, 0);
+    if (position != Py_None) {
+        int seen = PyObject_RichCompareBool(key, position, Py_LE);
+        if (seen != 0) {
+            Py_DECREF(key);
+            return seen < 0 ? NULL : Py_NewRef(Py_None);
+        }
+    }
+    PyObject *id = PyObject_GetAttr(entry, str_id);
+    if (id == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    PyList_SetItem(positions, 0, key); /* steals both */
+    PyList_SetItem(ids, 0, id);
+    return PyObject_GetAttr(entry, str_event);
+}
+
+/* Subscription._pop(): the next event to yield, or None. New reference; NULL on error. */
+static PyObject *
+pop(PyObject *subscription)
+{
+    PyObject *ready = PyObject_GetAttr(subscription, str_ready);
+    if (ready == NULL) {
+        return NULL;
+    }
+    Py_ssize_t waiting = PyObject_Size(ready);
+    if (waiting != 0) {
+        PyObject *event = waiting < 0 ? NULL : PyObject_CallMethodNoArgs(ready, str_popleft);
+        Py_DECREF(ready);
+        return event;
+    }
+    Py_DECREF(ready);
+    PyObject *queue = PyObject_GetAttr(subscription, str_queue);
+    if (queue == NULL) {
+        return NULL;
+    }
+    waiting = PyObject_Size(queue);
+    if (waiting <= 0) {
+        Py_DECREF(queue);
+        return waiting < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *result = NULL, *multi = NULL, *filter = NULL, *positions = NULL, *ids = NULL;
+    if ((multi = PyObject_GetAttr(subscription, str_multi)) == NULL
+        || (filter = PyObject_GetAttr(subscription, str_filter)) == NULL
+        || (positions = PyObject_GetAttr(subscription, str_positions)) == NULL
+        || (ids = PyObject_GetAttr(subscription, str_ids)) == NULL) {
+        goto done;
+    }
+    if (multi != Py_False || filter != Py_None || !PyList_CheckExact(positions)
+        || PyList_GET_SIZE(positions) != 1 || !PyList_CheckExact(ids)
+        || PyList_GET_SIZE(ids) != 1) {
+        result = PyObject_CallMethodNoArgs(subscription, str_pop);
+        goto done;
+    }
+    while ((waiting = PyObject_Size(queue)) > 0) {
+        PyObject *entry = PyObject_CallMethodNoArgs(queue, str_popleft);
+        if (entry == NULL) {
+            goto done;
+        }
+        result = take(entry, positions, ids);
+        Py_DECREF(entry);
+        if (result != Py_None) {
+            goto done; /* an event, or NULL on error */
+        }
+        Py_CLEAR(result);
+    }
+    if (waiting == 0) {
+        result = Py_NewRef(Py_None);
+    }
+done:
+    Py_DECREF(queue);
+    Py_XDECREF(multi);
+    Py_XDECREF(filter);
+    Py_XDECREF(positions);
+    Py_XDECREF(ids);
+    return result;
 }
 
 static PySendResult
@@ -46,24 +131,15 @@ next_event_send(NextEvent *self, PyObject *arg, PyObject **result)
     (void)arg; /* a task sends None; the value is never used, as in _NextEvent */
     PyObject *subscription = self->subscription;
     *result = NULL;
-    int waiting = has_items(subscription, str_ready);
-    if (waiting == 0) {
-        waiting = has_items(subscription, str_queue);
-    }
-    if (waiting < 0) {
+    PyObject *event = pop(subscription);
+    if (event == NULL) {
         return PYGEN_ERROR;
     }
-    if (waiting) {
-        PyObject *event = PyObject_CallMethodNoArgs(subscription, str_pop);
-        if (event == NULL) {
-            return PYGEN_ERROR;
-        }
-        if (event != Py_None) {
-            *result = event; /* the value of the await */
-            return PYGEN_RETURN;
-        }
-        Py_DECREF(event); /* everything queued was a duplicate or filtered out */
+    if (event != Py_None) {
+        *result = event; /* the value of the await */
+        return PYGEN_RETURN;
     }
+    Py_DECREF(event); /* nothing, or only duplicates and filtered-out events */
     PyObject *state = PyObject_GetAttr(subscription, str_state);
     if (state == NULL) {
         return PYGEN_ERROR;
@@ -200,6 +276,14 @@ PyInit__next_event(void)
         || (str_state = PyUnicode_InternFromString("_state")) == NULL
         || (str_future = PyUnicode_InternFromString("_future")) == NULL
         || (str_pop = PyUnicode_InternFromString("_pop")) == NULL
+        || (str_popleft = PyUnicode_InternFromString("popleft")) == NULL
+        || (str_multi = PyUnicode_InternFromString("_multi")) == NULL
+        || (str_filter = PyUnicode_InternFromString("_filter")) == NULL
+        || (str_positions = PyUnicode_InternFromString("_positions")) == NULL
+        || (str_ids = PyUnicode_InternFromString("_ids")) == NULL
+        || (str_key = PyUnicode_InternFromString("key")) == NULL
+        || (str_id = PyUnicode_InternFromString("id")) == NULL
+        || (str_event = PyUnicode_InternFromString("event")) == NULL
         || (str_ended = PyUnicode_InternFromString("ended")) == NULL
         || (str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking")) == NULL) {
         return NULL;
