@@ -735,8 +735,14 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._positions[index] = key
         self._ids[index] = entry.id
         event = entry.event
-        if self._filter is not None and not self._filter(event):
-            return None
+        if self._filter is not None:
+            try:
+                keep = self._filter(event)
+            except StopIteration as exc:
+                # Inside an await, a StopIteration would pass for its value (PEP 479).
+                raise RuntimeError("a subscription's filter raised StopIteration") from exc
+            if not keep:
+                return None
         if self._multi:
             # The composite id, stamped per subscriber on the id-less event.
             event = event_with_id(entry.unstamped, self._current_id())

@@ -1,10 +1,12 @@
 /* What a live Subscription's __anext__ returns on asyncio, in C.
  *
  * The pure-Python version is sse_asgi._broadcast._NextEvent, whose docstring
- * says what it does; this type does the same through the am_send slot, so a
- * woken subscriber task resumes without a Python frame and without raising
- * StopIteration to hand over the event: one publish to 10,000 subscribers
- * wakes 10,000 tasks, and that per-wake cost is most of a fan-out.
+ * says what it does; this type does the same as a C iterator, so a woken
+ * subscriber task resumes without a Python frame: one publish to 10,000
+ * subscribers wakes 10,000 tasks, and that per-wake cost is most of a
+ * fan-out. CPython 3.10 and 3.11 step it through am_send (the event is
+ * returned, no StopIteration is made); 3.12 and later, and any version while
+ * a trace function is set, through tp_iternext.
  *
  * It keeps no state of its own: the subscription's queues and its _future
  * are the truth, read and written through their attribute names. Taking
@@ -46,21 +48,30 @@ take(PyObject *entry, PyObject *positions, PyObject *ids)
     if (key == NULL) {
         return NULL;
     }
-    PyObject *position = PyList_GET_ITEM(positions, 0);
+    if (PyList_GET_SIZE(positions) < 1) { /* code a comparison ran may have shrunk it */
+        Py_DECREF(key);
+        PyErr_SetString(PyExc_IndexError, "the subscription's positions are empty");
+        return NULL;
+    }
+    /* A strong reference: the comparison may run Python code that replaces it. */
+    PyObject *position = Py_NewRef(PyList_GET_ITEM(positions, 0));
     if (position != Py_None) {
         int seen = PyObject_RichCompareBool(key, position, Py_LE);
         if (seen != 0) {
+            Py_DECREF(position);
             Py_DECREF(key);
             return seen < 0 ? NULL : Py_NewRef(Py_None);
         }
     }
-    PyObject *id = PyObject_GetAttr(entry, str_id);
-    if (id == NULL) {
-        Py_DECREF(key);
+    Py_DECREF(position);
+    /* In _take's order. PyList_SetItem takes the item even when it fails. */
+    if (PyList_SetItem(positions, 0, key) < 0) {
         return NULL;
     }
-    PyList_SetItem(positions, 0, key); /* steals both */
-    PyList_SetItem(ids, 0, id);
+    PyObject *id = PyObject_GetAttr(entry, str_id);
+    if (id == NULL || PyList_SetItem(ids, 0, id) < 0) {
+        return NULL;
+    }
     return PyObject_GetAttr(entry, str_event);
 }
 
@@ -168,8 +179,8 @@ next_event_send(NextEvent *self, PyObject *arg, PyObject **result)
     return PYGEN_NEXT;
 }
 
-/* The same step as an iterator's __next__: for callers that do not use
- * am_send (CPython while a trace function is set). */
+/* The same step as an iterator's __next__: what CPython 3.12+ calls, and
+ * 3.10-3.11 while a trace function is set. */
 static PyObject *
 next_event_iternext(NextEvent *self)
 {
@@ -197,21 +208,28 @@ next_event_self(PyObject *self)
     return Py_NewRef(self);
 }
 
-static int
-next_event_init(NextEvent *self, PyObject *args, PyObject *kwargs)
+/* Arguments are taken by tp_new, not __init__: an instance is never without
+ * them, and calling __init__ again cannot swap them while a step runs. */
+static PyObject *
+next_event_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *subscription, *loop;
     static char *keywords[] = {"subscription", "loop", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:_NextEvent", keywords, &subscription, &loop)) {
-        return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:NextEvent", keywords, &subscription, &loop)) {
+        return NULL;
     }
     PyObject *create_future = PyObject_GetAttrString(loop, "create_future");
     if (create_future == NULL) {
-        return -1;
+        return NULL;
     }
-    Py_XSETREF(self->create_future, create_future);
-    Py_XSETREF(self->subscription, Py_NewRef(subscription));
-    return 0;
+    NextEvent *self = (NextEvent *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(create_future);
+        return NULL;
+    }
+    self->subscription = Py_NewRef(subscription);
+    self->create_future = create_future;
+    return (PyObject *)self;
 }
 
 static int
@@ -251,8 +269,7 @@ static PyTypeObject NextEventType = {
         "Awaiting it gives the subscription's next event (see _broadcast._NextEvent)."),
     .tp_basicsize = sizeof(NextEvent),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)next_event_init,
+    .tp_new = next_event_new,
     .tp_dealloc = (destructor)next_event_dealloc,
     .tp_traverse = (traverseproc)next_event_traverse,
     .tp_clear = (inquiry)next_event_clear,
@@ -271,7 +288,9 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__next_event(void)
 {
-    if ((str_ready = PyUnicode_InternFromString("_ready")) == NULL
+    /* Once per process: the last string set means they all are. */
+    if (str_blocking == NULL
+        && ((str_ready = PyUnicode_InternFromString("_ready")) == NULL
         || (str_queue = PyUnicode_InternFromString("_queue")) == NULL
         || (str_state = PyUnicode_InternFromString("_state")) == NULL
         || (str_future = PyUnicode_InternFromString("_future")) == NULL
@@ -285,7 +304,7 @@ PyInit__next_event(void)
         || (str_id = PyUnicode_InternFromString("id")) == NULL
         || (str_event = PyUnicode_InternFromString("event")) == NULL
         || (str_ended = PyUnicode_InternFromString("ended")) == NULL
-        || (str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking")) == NULL) {
+        || (str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking")) == NULL)) {
         return NULL;
     }
     if (PyType_Ready(&NextEventType) < 0) {

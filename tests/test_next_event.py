@@ -15,6 +15,7 @@ import asyncio
 import gc
 import sys
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -196,11 +197,71 @@ async def test_a_cycle_through_the_subscription_is_collected() -> None:
     assert alive() is None
 
 
-async def test_its_arguments_are_checked() -> None:
+async def test_its_arguments_are_checked_and_fixed_at_creation() -> None:
     with pytest.raises(TypeError):
         C_NEXT_EVENT(Holder())
+    with pytest.raises(TypeError):
+        C_NEXT_EVENT.__new__(C_NEXT_EVENT)  # never an instance without them
     with pytest.raises(AttributeError, match="create_future"):
         C_NEXT_EVENT(Holder(), object())
+    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
+        awaitable: Any = subscription.__anext__()
+        type(awaitable).__init__(awaitable, Holder(), asyncio.get_running_loop())  # no change
+        await broadcast.publish("t", "still")
+        assert (await asyncio.wait_for(awaitable, 5)).data == "still"
+
+
+async def test_a_filter_raising_stop_iteration_is_an_error_not_a_value(
+    implementation: Any,
+) -> None:
+    def stop(event: ServerSentEvent) -> bool:
+        raise StopIteration("not an event")
+
+    async with Broadcast() as broadcast, broadcast.subscribe("t", filter=stop) as subscription:
+        await broadcast.publish("t", 1)
+        with pytest.raises(RuntimeError, match="filter raised StopIteration"):
+            await subscription.__anext__()
+
+
+class Entry:
+    def __init__(self, key: Any) -> None:
+        self.key, self.id, self.event = key, "1", "the event"
+
+
+class FakeSubscription:
+    """Just the attributes the C step reads, to feed it what no backend makes."""
+
+    def __init__(self, entry: Entry, position: Any) -> None:
+        self._ready: deque[Any] = deque()
+        self._queue = deque([entry])
+        self._multi, self._filter, self._state, self._future = False, None, "live", None
+        self._positions, self._ids = [position], [""]
+
+    def _pop(self) -> Any:
+        raise AssertionError("the C step handles one topic without a filter itself")
+
+
+class ShrinksThePositions:
+    """A key whose comparison runs Python code that empties the positions list."""
+
+    subscription: FakeSubscription
+
+    def __le__(self, other: Any) -> bool:
+        self.subscription._positions.clear()
+        return False
+
+
+async def test_python_code_run_by_a_comparison_cannot_crash_it() -> None:
+    key = ShrinksThePositions()
+    subscription = key.subscription = FakeSubscription(Entry(key), position=object())
+    step = C_NEXT_EVENT(subscription, asyncio.get_running_loop()).__await__()
+    with pytest.raises(IndexError):
+        next(step)
+    subscription = FakeSubscription(Entry((1, 2)), position=(0, 0))
+    with pytest.raises(StopIteration) as stopped:
+        next(C_NEXT_EVENT(subscription, asyncio.get_running_loop()).__await__())
+    assert stopped.value.value == "the event"
+    assert (subscription._positions, subscription._ids) == ([(1, 2)], ["1"])
 
 
 async def subscriptions_of(broadcast: Broadcast, count: int) -> AsyncIterator[Any]:
