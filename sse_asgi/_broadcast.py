@@ -819,8 +819,7 @@ class _NextEvent:
 
 # The same awaitable in C (sse_asgi/_next_event.c), built and loaded along with
 # the ServerSentEvent speedups: a woken subscriber then resumes without a
-# Python frame or a StopIteration, which at 10,000 subscribers is most of the
-# fan-out's cost.
+# Python frame, which at 10,000 subscribers is most of the fan-out's cost.
 _NEXT_EVENT: Callable[[Subscription, asyncio.AbstractEventLoop], Awaitable[ServerSentEvent]]
 _NEXT_EVENT = _NextEvent
 if SPEEDUPS:
