@@ -7,13 +7,19 @@ bytes (the scenarios test the client's parser and processing model, not our
 encoder) and end the response cleanly, by dropping the connection, or by
 going silent. ``/redirect/<name>?key=K`` redirects (307) to the scenario.
 ``/stats?key=K`` returns the requests seen for ``K`` (path, method,
-``Last-Event-ID``, ``Accept``, ``Cache-Control``, body) as JSON; ``/``
+``Last-Event-ID``, ``Accept``, ``Cache-Control``, ``Pragma``, body) as JSON,
+``/disconnects?key=K`` how many silent responses saw their client leave; ``/``
 serves the browser tests' page, so the browser's streams are same-origin.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -23,6 +29,7 @@ import orjson
 from sse_asgi.types import Receive, Scope, Send
 from tests.browser.browser_app import PAGE
 from tests.e2e_app import lifespan, read_body
+from tests.servers import RunningServer, run_server
 
 Part = bytes | float  # bytes to send, or seconds to wait
 
@@ -171,9 +178,7 @@ SCENARIOS: dict[str, Scenario] = {
         )
     ),
     # Keep-alive comments only, for longer than a read timeout, then an event.
-    "pinging": Scenario(
-        (stream(b"data: early\n\n", *PINGS, b"data: late\n\n"),)
-    ),
+    "pinging": Scenario((stream(b"data: early\n\n", *PINGS, b"data: late\n\n"),)),
     # An endless stream, for the CLI's Ctrl-C and max-events.
     "endless": Scenario((stream(b"id: 1\ndata: one\n\nid: 2\ndata: two\n\n", end="hang"),)),
 }
@@ -185,6 +190,8 @@ EVENT_TYPES = ["update", "typed", "upper"]
 @dataclass
 class Requests:
     seen: list[dict[str, Any]] = field(default_factory=list)
+    #: How many silent ("hang") responses saw their client leave.
+    disconnects: int = 0
 
 
 STATS: dict[str, Requests] = {}
@@ -201,7 +208,7 @@ async def _send_head(send: Send, status: int, headers: list[tuple[bytes, bytes]]
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
-async def _run_step(step: Step, receive: Receive, send: Send) -> None:
+async def _run_step(step: Step, receive: Receive, send: Send, requests: Requests) -> None:
     headers = [] if step.content_type is None else [(b"content-type", step.content_type)]
     await _send_head(send, step.status, headers)
     for part in step.parts:
@@ -214,6 +221,8 @@ async def _run_step(step: Step, receive: Receive, send: Send) -> None:
     if step.end == "hang":
         while (await receive())["type"] != "http.disconnect":
             pass
+        requests.disconnects += 1
+        return
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -230,12 +239,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _send_head(send, 200, [(b"content-type", b"text/html; charset=utf-8")])
         await send({"type": "http.response.body", "body": PAGE.read_bytes()})
         return
-    if path == "/stats":
-        seen = STATS.get(key, Requests()).seen
+    if path in ("/stats", "/disconnects"):
+        stats = STATS.get(key, Requests())
+        answer = stats.seen if path == "/stats" else stats.disconnects
         await _send_head(send, 200, [(b"content-type", b"application/json")])
-        await send({"type": "http.response.body", "body": orjson.dumps(seen)})
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
         return
-    requests = STATS.setdefault(key, Requests()).seen
+    stats = STATS.setdefault(key, Requests())
+    requests = stats.seen
     requests.append(
         {
             "path": path,
@@ -261,4 +272,36 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     # The n-th request for this key and scenario gets step n.
     n = sum(1 for r in requests if r["path"] == path) - 1
     step = scenario.steps[n] if n < len(scenario.steps) else scenario.after
-    await _run_step(step, receive, send)
+    await _run_step(step, receive, send, stats)
+
+
+# -- for the tests: the server, and what it saw ----------------------------------------------
+
+
+def serve(
+    folder: Path, kind: str = "uvicorn-httptools"
+) -> contextlib.AbstractContextManager[RunningServer]:
+    """This app on a real server with a free port."""
+    return run_server(kind, folder, app="tests.client_app:app")
+
+
+def scenario_url(server: RunningServer, name: str, *, via: str = "scenario") -> tuple[str, str]:
+    """A fresh key's URL for scenario ``name``, and the key."""
+    key = uuid.uuid4().hex
+    return f"{server.url}/{via}/{name}?key={key}", key
+
+
+def server_stats(server: RunningServer, key: str, what: str = "stats") -> Any:
+    with urllib.request.urlopen(f"{server.url}/{what}?key={key}", timeout=5) as response:
+        return json.load(response)
+
+
+def requests_seen(server: RunningServer, key: str) -> list[dict[str, Any]]:
+    """The requests the server saw for ``key``, in order."""
+    seen: list[dict[str, Any]] = server_stats(server, key)
+    return seen
+
+
+def last_event_ids(server: RunningServer, key: str) -> list[str | None]:
+    """The ``Last-Event-ID`` of each request for ``key`` (``None``: no header)."""
+    return [r["last_event_id"] for r in requests_seen(server, key)]

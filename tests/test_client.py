@@ -8,9 +8,6 @@ sleeping; only ``read_timeout`` tests wait, a fraction of a second.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +21,8 @@ from sse_asgi import ReceivedEvent, iter_events
 from sse_asgi.client import AsyncEventSource, EventSource, EventSourceError, _async, _sync
 from sse_asgi.client._state import StreamState, reconnect_delay
 
-from .client_app import SCENARIOS
-from .servers import RunningServer, free_port, run_server
+from .client_app import SCENARIOS, last_event_ids, requests_seen, scenario_url, serve
+from .servers import RunningServer, free_port
 
 FLAVORS = ["sync", "asyncio", "trio"]
 JITTER = 0.5
@@ -33,8 +30,7 @@ JITTER = 0.5
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    folder = tmp_path_factory.mktemp("client-uvicorn")
-    with run_server("uvicorn-httptools", folder, app="tests.client_app:app") as running:
+    with serve(tmp_path_factory.mktemp("client-uvicorn")) as running:
         yield running
 
 
@@ -104,21 +100,6 @@ def consume(flavor: str, url: str, *, limit: int | None = None, **options: Any) 
         return run
 
     return anyio.run(read, backend=flavor)
-
-
-def scenario_url(server: RunningServer, name: str, *, via: str = "scenario") -> tuple[str, str]:
-    key = uuid.uuid4().hex
-    return f"{server.url}/{via}/{name}?key={key}", key
-
-
-def requests_seen(server: RunningServer, key: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{server.url}/stats?key={key}", timeout=5) as response:
-        seen: list[dict[str, Any]] = json.load(response)
-    return seen
-
-
-def last_event_ids(server: RunningServer, key: str) -> list[str | None]:
-    return [r["last_event_id"] for r in requests_seen(server, key)]
 
 
 # -- the processing model ----------------------------------------------------------------
