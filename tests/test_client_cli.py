@@ -124,7 +124,7 @@ def command(url: str, *args: str) -> subprocess.Popen[str]:
 
 
 def test_ctrl_c_exits_0(server: RunningServer) -> None:
-    url, key = scenario_url(server, "endless")
+    url, _ = scenario_url(server, "endless")
     process = command(url)
     try:
         assert process.stdout is not None
@@ -143,4 +143,5 @@ def test_a_real_process_fails_with_one_line(server: RunningServer) -> None:
     out, err = process.communicate(timeout=30)
     assert process.returncode == 1
     assert out == ""
-    assert err.startswith("sse_asgi: EventSourceError: HTTP 500") and err.count("\n") == 1
+    assert err.startswith("sse_asgi: EventSourceError: HTTP 500")
+    assert err.count("\n") == 1
