@@ -78,7 +78,7 @@ def in_browser(page: Page, url: str) -> tuple[list[tuple[str, str, str]], int]:
             " opens: window.sources.s.opens.length})"
         ),
     )
-    return [tuple(e) for e in got["events"]], int(got["opens"])  # type: ignore[misc]
+    return [(e[0], e[1], e[2]) for e in got["events"]], int(got["opens"])
 
 
 def with_client(url: str) -> tuple[list[tuple[str, str, str]], str]:
