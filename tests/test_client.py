@@ -62,7 +62,7 @@ def flavor(request: pytest.FixtureRequest) -> str:
 class Run:
     """What one client saw: its events, the error that ended it, and its final state."""
 
-    source: StreamState
+    source: StreamState[Any]
     events: list[ReceivedEvent] = field(default_factory=list)
     error: Exception | None = None
 

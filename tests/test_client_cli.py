@@ -145,3 +145,16 @@ def test_a_real_process_fails_with_one_line(server: RunningServer) -> None:
     assert out == ""
     assert err.startswith("sse_asgi: EventSourceError: HTTP 500")
     assert err.count("\n") == 1
+
+
+def test_without_httpx_it_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "from sse_asgi.__main__ import main\n"
+        "sys.exit(main(['http://127.0.0.1:1/']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "pip install 'sse-asgi[client]'" in result.stderr

@@ -15,14 +15,8 @@ from sse_asgi.client._state import (
 )
 
 
-def state(url: str = "http://test/", **options: Any) -> StreamState:
-    settings: dict[str, Any] = {
-        "method": "GET", "headers": [], "json": None, "content": None, "last_event_id": "",
-        "reconnect": None, "retry": 1.0, "max_retry": 30.0, "max_attempts": None,
-        "read_timeout": None, "retry_on_status": (), "max_event_size": 1 << 20,
-    }  # fmt: skip
-    settings.update(options)
-    return StreamState(url, **settings)
+def state(url: str = "http://test/", **options: Any) -> StreamState[None]:
+    return StreamState(url, **{"retry": 1.0, **options})
 
 
 # -- backoff ---------------------------------------------------------------------------

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
 
 import anyio
 import httpx
 
-from .._decoder import DEFAULT_MAX_EVENT_SIZE, EventDecoder, ReceivedEvent
+from .._decoder import EventDecoder, ReceivedEvent
 from ._http import (
     ERROR_BODY_LIMIT,
     RETRYABLE,
-    HeadersArg,
     build_request,
     connection_failure,
-    header_items,
     redirected_url,
 )
 from ._state import StreamState
@@ -29,13 +26,15 @@ sleep = anyio.sleep
 jitter = random.random
 
 
-class AsyncEventSource(StreamState, AsyncIterator[ReceivedEvent]):
+class AsyncEventSource(StreamState[httpx.AsyncClient], AsyncIterator[ReceivedEvent]):
     """A browser's ``EventSource`` for Python: an async iterator of :class:`ReceivedEvent`.
 
     It connects on the first iteration and then follows the WHATWG
-    processing model: each request carries ``Accept: text/event-stream``,
-    ``Cache-Control: no-store`` and, when the last event ID is not empty,
-    ``Last-Event-ID``; redirects are followed; a 200 ``text/event-stream``
+    processing model, as Chromium does: each request carries ``Accept:
+    text/event-stream``, ``Cache-Control: no-cache``, ``Pragma: no-cache``
+    and, when the last event ID is not empty, ``Last-Event-ID`` (UTF-8);
+    redirects are followed (reconnections go where a same-origin redirect
+    led); a 200 ``text/event-stream``
     response opens the stream; a 204 ends the iteration; any other status
     or content type raises :class:`EventSourceError` -- except statuses in
     ``retry_on_status``, retried like network errors. When the body ends or
@@ -73,36 +72,11 @@ class AsyncEventSource(StreamState, AsyncIterator[ReceivedEvent]):
                 print(event.event, event.id, event.json())
     """
 
-    def __init__(
-        self,
-        url: str | httpx.URL,
-        *,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        json: Any = None,
-        content: str | bytes | None = None,
-        last_event_id: str = "",
-        client: httpx.AsyncClient | None = None,
-        reconnect: bool | None = None,
-        retry: float = 3.0,
-        max_retry: float = 30.0,
-        max_attempts: int | None = None,
-        read_timeout: float | None = None,
-        retry_on_status: Collection[int] = (),
-        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-    ) -> None:
-        super().__init__(
-            str(url), method=method, headers=header_items(headers), json=json, content=content,
-            last_event_id=last_event_id, reconnect=reconnect, retry=retry, max_retry=max_retry,
-            max_attempts=max_attempts, read_timeout=read_timeout, retry_on_status=retry_on_status,
-            max_event_size=max_event_size,
-        )  # fmt: skip
-        self._client = client
-        self._own_client: httpx.AsyncClient | None = None
-        #: The open response, or ``None``.
-        self.response: httpx.Response | None = None
-        self._chunks: AsyncIterator[bytes] | None = None
-        self._decoder: EventDecoder | None = None
+    #: The open response, or ``None``.
+    response: httpx.Response | None = None
+    _own_client: httpx.AsyncClient | None = None
+    _chunks: AsyncIterator[bytes] | None = None
+    _decoder: EventDecoder | None = None
 
     async def __aenter__(self) -> AsyncEventSource:
         return self
@@ -160,7 +134,7 @@ class AsyncEventSource(StreamState, AsyncIterator[ReceivedEvent]):
             response = await client.send(request, stream=True, follow_redirects=True)
         except RETRYABLE as exc:
             error: Exception = exc
-        except BaseException:
+        except Exception:  # no retry can fix it (cancellation is left to the with block)
             await self.aclose()
             raise
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -12,14 +12,10 @@ from ._state import StreamState
 __all__ = [
     "ERROR_BODY_LIMIT",
     "RETRYABLE",
-    "HeadersArg",
     "build_request",
     "connection_failure",
-    "header_items",
     "redirected_url",
 ]
-
-HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 #: Errors that a new connection may cure: a dropped or refused connection, a
 #: silent one (``read_timeout``), a body cut mid-chunk or mis-encoded. The
@@ -37,15 +33,9 @@ RETRYABLE: tuple[type[Exception], ...] = (
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-def header_items(headers: HeadersArg) -> list[tuple[str, str]]:
-    """The user's headers as a list of pairs."""
-    if headers is None:
-        return []
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(str(name), str(value)) for name, value in items]
-
-
-def build_request(client: httpx.Client | httpx.AsyncClient, state: StreamState) -> httpx.Request:
+def build_request(
+    client: httpx.Client | httpx.AsyncClient, state: StreamState[Any]
+) -> httpx.Request:
     """The next request of the stream, on ``client``: its defaults, our headers, the user's."""
     headers = httpx.Headers(state.request_headers())
     for name, value in state.headers:

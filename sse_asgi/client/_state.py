@@ -31,14 +31,15 @@ from __future__ import annotations
 import collections
 import math
 import re
-from collections.abc import Callable, Collection, Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Generic, Literal, TypeVar
 
-from .._decoder import EventDecoder, ReceivedEvent
+from .._decoder import DEFAULT_MAX_EVENT_SIZE, EventDecoder, ReceivedEvent
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "MIN_BACKOFF",
+    "HeadersArg",
     "ReadyState",
     "StreamState",
     "Verdict",
@@ -48,6 +49,12 @@ __all__ = [
 ]
 
 ReadyState = Literal["connecting", "open", "closed"]
+
+#: The request headers a client accepts: a mapping, pairs, or ``None``.
+HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+#: The httpx client type (``httpx.AsyncClient`` or ``httpx.Client``).
+ClientT = TypeVar("ClientT")
 
 #: What a response means for the stream (see :meth:`StreamState.verdict`).
 Verdict = Literal["open", "close", "retry", "fail"]
@@ -143,8 +150,12 @@ def last_event_id_header(last_event_id: str) -> bytes:
     return last_event_id.strip(" \t").encode()
 
 
-class StreamState:
-    """One event stream's state and every decision about it; subclasses do the IO."""
+class StreamState(Generic[ClientT]):
+    """One event stream's state and every decision about it; subclasses do the IO.
+
+    The constructor is the clients' (``AsyncEventSource``, ``EventSource``):
+    options are checked here, once, before any IO.
+    """
 
     #: The last event ID string: sent as ``Last-Event-ID`` when reconnecting.
     last_event_id: str
@@ -157,24 +168,26 @@ class StreamState:
 
     def __init__(
         self,
-        url: str,
+        url: object,
         *,
-        method: str,
-        headers: Iterable[tuple[str, str]],
-        json: Any,
-        content: str | bytes | None,
-        last_event_id: str,
-        reconnect: bool | None,
-        retry: float,
-        max_retry: float,
-        max_attempts: int | None,
-        read_timeout: float | None,
-        retry_on_status: Collection[int],
-        max_event_size: int,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        json: Any = None,
+        content: str | bytes | None = None,
+        last_event_id: str = "",
+        client: ClientT | None = None,
+        reconnect: bool | None = None,
+        retry: float = 3.0,
+        max_retry: float = 30.0,
+        max_attempts: int | None = None,
+        read_timeout: float | None = None,
+        retry_on_status: Collection[int] = (),
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     ) -> None:
-        self.url = str(url)
+        self.url = str(url)  # a str or an httpx.URL
         self.method = method.upper()
-        self.headers = list(headers)
+        self._client = client
+        self.headers = _header_items(headers)
         for name, _ in self.headers:
             if name.lower() == "last-event-id":
                 raise ValueError("pass last_event_id=..., not a Last-Event-ID header")
@@ -288,6 +301,13 @@ class StreamState:
         if self.last_event_id:
             headers[b"Last-Event-ID"] = last_event_id_header(self.last_event_id)
         return headers
+
+
+def _header_items(headers: HeadersArg) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(str(name), str(value)) for name, value in items]
 
 
 def _check_last_event_id(value: object) -> str:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
 
 import httpx
 
-from .._decoder import DEFAULT_MAX_EVENT_SIZE, EventDecoder, ReceivedEvent
+from .._decoder import EventDecoder, ReceivedEvent
 from ._http import (
     ERROR_BODY_LIMIT,
     RETRYABLE,
-    HeadersArg,
     build_request,
     connection_failure,
-    header_items,
     redirected_url,
 )
 from ._state import StreamState
@@ -29,7 +26,7 @@ sleep = time.sleep
 jitter = random.random
 
 
-class EventSource(StreamState, Iterator[ReceivedEvent]):
+class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
     """:class:`AsyncEventSource`, synchronous: an iterator of :class:`ReceivedEvent`.
 
     The same processing model, options and attributes; ``client`` is an
@@ -43,36 +40,11 @@ class EventSource(StreamState, Iterator[ReceivedEvent]):
                 print(event.event, event.id, event.data)
     """
 
-    def __init__(
-        self,
-        url: str | httpx.URL,
-        *,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        json: Any = None,
-        content: str | bytes | None = None,
-        last_event_id: str = "",
-        client: httpx.Client | None = None,
-        reconnect: bool | None = None,
-        retry: float = 3.0,
-        max_retry: float = 30.0,
-        max_attempts: int | None = None,
-        read_timeout: float | None = None,
-        retry_on_status: Collection[int] = (),
-        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-    ) -> None:
-        super().__init__(
-            str(url), method=method, headers=header_items(headers), json=json, content=content,
-            last_event_id=last_event_id, reconnect=reconnect, retry=retry, max_retry=max_retry,
-            max_attempts=max_attempts, read_timeout=read_timeout, retry_on_status=retry_on_status,
-            max_event_size=max_event_size,
-        )  # fmt: skip
-        self._client = client
-        self._own_client: httpx.Client | None = None
-        #: The open response, or ``None``.
-        self.response: httpx.Response | None = None
-        self._chunks: Iterator[bytes] | None = None
-        self._decoder: EventDecoder | None = None
+    #: The open response, or ``None``.
+    response: httpx.Response | None = None
+    _own_client: httpx.Client | None = None
+    _chunks: Iterator[bytes] | None = None
+    _decoder: EventDecoder | None = None
 
     def __enter__(self) -> EventSource:
         return self
@@ -130,7 +102,7 @@ class EventSource(StreamState, Iterator[ReceivedEvent]):
             response = client.send(request, stream=True, follow_redirects=True)
         except RETRYABLE as exc:
             error: Exception = exc
-        except BaseException:
+        except Exception:  # no retry can fix it (cancellation is left to the with block)
             self.close()
             raise
         else:
