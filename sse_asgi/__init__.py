@@ -7,9 +7,9 @@ Example::
     ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
     # b'event: greeting\\nid: 1\\ndata: {"msg":"hi"}\\n\\n'
 
-Importing this package never imports starlette, fastapi or redis; their
-integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi`` and
-``sse_asgi.redis``.
+Importing this package never imports starlette, fastapi, redis or httpx;
+their integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi``,
+``sse_asgi.redis`` and ``sse_asgi.client``.
 """
 
 from ._broadcast import (
@@ -25,6 +25,7 @@ from ._broadcast import (
 from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
 from ._errors import InvalidEventError, SSEError
 from ._event import ServerSentEvent
+from ._relay import event_from_received
 from ._response import EventSourceResponse, last_event_id
 from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
 
@@ -45,6 +46,7 @@ __all__ = [
     "Subscription",
     "aiter_events",
     "close_all_streams",
+    "event_from_received",
     "install_signal_hook",
     "iter_events",
     "last_event_id",

@@ -1,0 +1,28 @@
+"""A browser's ``EventSource`` for Python, on httpx: ``pip install "sse-asgi[client]"``.
+
+:class:`AsyncEventSource` (asyncio and trio) and :class:`EventSource` (sync)
+read a ``text/event-stream`` as a browser does: they reconnect after the
+stream ends or the connection drops, sending ``Last-Event-ID``, honour the
+server's ``retry:``, stop on 204 and raise :class:`EventSourceError` on any
+other failed response. ``ReadyState`` is the type of ``ready_state``:
+``"connecting"``, ``"open"`` or ``"closed"``.
+
+Example::
+
+    from sse_asgi.client import AsyncEventSource
+
+    async with AsyncEventSource("http://127.0.0.1:8000/ticks") as source:
+        async for event in source:
+            print(event.event, event.id, event.data)
+
+``python -m sse_asgi URL`` prints a stream from the command line.
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncEventSource
+from ._errors import EventSourceError
+from ._state import ReadyState
+from ._sync import EventSource
+
+__all__ = ["AsyncEventSource", "EventSource", "EventSourceError", "ReadyState"]

@@ -1,0 +1,307 @@
+"""A scripted SSE server for the client tests (ours and Chromium's ``EventSource``), run by uvicorn.
+
+``/scenario/<name>?key=K`` answers the n-th request for ``K`` with step n of
+``SCENARIOS[name]``, and every request after the last step with the
+scenario's ``after`` reply (204 unless it says otherwise). Steps write exact
+bytes (the scenarios test the client's parser and processing model, not our
+encoder) and end the response cleanly, by dropping the connection, or by
+going silent. ``/redirect/<name>?key=K`` redirects (307) to the scenario.
+``/stats?key=K`` returns the requests seen for ``K`` (path, method,
+``Last-Event-ID``, ``Accept``, ``Cache-Control``, ``Pragma``, body) as JSON,
+``/disconnects?key=K`` how many silent responses saw their client leave; ``/``
+serves the browser tests' page, so the browser's streams are same-origin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import anyio
+import orjson
+
+from sse_asgi.types import Receive, Scope, Send
+from tests.browser.browser_app import PAGE
+from tests.e2e_app import lifespan, read_body
+from tests.servers import RunningServer, run_server
+
+Part = bytes | float  # bytes to send, or seconds to wait
+
+
+@dataclass(frozen=True)
+class Step:
+    """One response: ``parts`` in order, then ``end``."""
+
+    parts: tuple[Part, ...] = ()
+    status: int = 200
+    content_type: bytes | None = b"text/event-stream"
+    #: "eof": a clean end; "drop": the connection is cut mid-body (an ASGI
+    #: error, so the server never sends the last chunk); "hang": silence
+    #: until the client leaves.
+    end: Literal["eof", "drop", "hang"] = "eof"
+
+
+def stream(*parts: Part, end: Literal["eof", "drop", "hang"] = "eof") -> Step:
+    return Step(parts, end=end)
+
+
+def reply(status: int, content_type: bytes | None, body: bytes = b"") -> Step:
+    return Step((body,) if body else (), status=status, content_type=content_type)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    steps: tuple[Step, ...]
+    after: Step = field(default_factory=lambda: reply(204, None))
+
+
+PINGS: list[Part] = [0.05, b": ping\n\n"] * 12
+
+# retry: 20 first, so that a browser reconnects at once too (its default is 3 s).
+R = b"retry: 20\n"
+
+SCENARIOS: dict[str, Scenario] = {
+    # Each connection ends; the next carries the last event ID; an event without
+    # an id field keeps the previous one.
+    "resume": Scenario(
+        (
+            stream(R + b"id: 1\ndata: one\n\nevent: update\nid: 2\ndata: two\n\n"),
+            stream(R + b"data: three\n\n", R + b"id: 3\ndata: four\ndata: lines\n\n"),
+        )
+    ),
+    # The last event has no blank line when the body ends: never dispatched, and
+    # its id never becomes the last event ID.
+    "truncated": Scenario(
+        (
+            stream(R + b"id: 1\ndata: kept\n\nid: 2\ndata: cut off"),
+            stream(R + b"data: after\n\n"),
+        )
+    ),
+    # The same, but the connection breaks (no final chunk): a network error.
+    "drop": Scenario(
+        (
+            stream(R + b"id: 1\ndata: kept\n\nid: 2\ndata: cut off", end="drop"),
+            stream(R + b"data: after\n\n"),
+        )
+    ),
+    # `id` with no value clears the last event ID: no header on reconnection.
+    "clear_id": Scenario(
+        (
+            stream(R + b"id: 5\ndata: a\n\nid\ndata: b\n\n"),
+            stream(R + b"data: c\n\n"),
+        )
+    ),
+    # A block with an id and no data dispatches nothing but sets the last event ID.
+    "id_only": Scenario(
+        (
+            stream(R + b"id: 9\ndata: a\n\nid: 10\n\n"),
+            stream(R + b"data: b\n\n"),
+        )
+    ),
+    # Non-ASCII ids go back UTF-8 encoded; an id containing NUL is ignored;
+    # spaces around an id are not part of an HTTP header's value.
+    "unicode_id": Scenario(
+        (
+            stream(R + "id: évé-✓\ndata: x\n\n".encode()),
+            stream(R + b"id: a\x00b\ndata: nul ignored\n\n"),
+            stream(R + b"id:  sp ace \ndata: spaced\n\n"),
+            stream(R + b"data: last\n\n"),
+        )
+    ),
+    # The parser's corners: BOM, CRLF and CR, comments, a retry-only block,
+    # field names without a colon, an unknown field, a space kept in a value.
+    "wire": Scenario(
+        (
+            stream(
+                b"\xef\xbb\xbf" + R + b": comment\r\ndata: crlf\r\n\r\n",
+                b"data: cr\rdata\r\r",
+                b"retry: 30\n\nevent: typed\nfoo: bar\ndata:  two spaces\n\n",
+                b"data\ndata\n\nEvent: upper\ndata: case\n\n",
+            ),
+        )
+    ),
+    # Redirected (307) to "redirected": where do reconnections go?
+    "redirected": Scenario(
+        (
+            stream(R + b"id: r1\ndata: first\n\n"),
+            stream(R + b"data: second\n\n"),
+        )
+    ),
+    # Failed connections: nothing dispatched, nothing retried.
+    "status_500": Scenario((reply(500, b"text/plain", b"boom"),)),
+    "status_201": Scenario((reply(201, b"text/event-stream", b"data: x\n\n"),)),
+    "text_plain": Scenario((reply(200, b"text/plain", b"data: x\n\n"),)),
+    "no_content_type": Scenario((reply(200, None, b"data: x\n\n"),)),
+    # ... and content types that do open a stream.
+    "charset": Scenario(
+        (Step((R + b"data: latin\n\n",), content_type=b"text/event-stream;charset=latin-1"),)
+    ),
+    "charset_utf8": Scenario(
+        (Step((R + b"data: utf8\n\n",), content_type=b"text/event-stream; charset=UTF-8"),)
+    ),
+    "charset_quoted": Scenario(
+        (Step((R + b"data: quoted\n\n",), content_type=b'text/event-stream;charset="utf-8"'),)
+    ),
+    "charset_utf8_nodash": Scenario(
+        (Step((R + b"data: nodash\n\n",), content_type=b"text/event-stream; charset=utf8"),)
+    ),
+    "two_types": Scenario(
+        (Step((R + b"data: two\n\n",), content_type=b"text/plain, text/event-stream"),)
+    ),
+    "type_params": Scenario(
+        (Step((R + b"data: params\n\n",), content_type=b"text/event-stream; foo=bar"),)
+    ),
+    "uppercase_type": Scenario(
+        (Step((R + b"data: upper\n\n",), content_type=b"Text/Event-Stream"),)
+    ),
+    "immediate_204": Scenario(()),
+    # For retry_on_status and max_attempts (not something a browser retries).
+    "retry_503": Scenario(
+        (
+            reply(503, b"text/plain", b"busy"),
+            reply(503, b"text/plain", b"busy"),
+            stream(b"id: 1\ndata: ok\n\n"),
+        )
+    ),
+    "always_503": Scenario((), after=reply(503, b"application/json", b'{"error": "busy"}')),
+    # Silent after one event (read_timeout), then one more event.
+    "silent": Scenario(
+        (
+            stream(b"id: 1\ndata: a\n\n", end="hang"),
+            stream(b"data: b\n\n"),
+        )
+    ),
+    # Keep-alive comments only, for longer than a read timeout, then an event.
+    "pinging": Scenario((stream(b"data: early\n\n", *PINGS, b"data: late\n\n"),)),
+    # An endless stream, for the CLI's Ctrl-C and max-events.
+    "endless": Scenario((stream(b"id: 1\ndata: one\n\nid: 2\ndata: two\n\n", end="hang"),)),
+}
+
+#: Event types the scenarios use besides "message" (a browser needs a listener each).
+EVENT_TYPES = ["update", "typed", "upper"]
+
+
+@dataclass
+class Requests:
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    #: How many silent ("hang") responses saw their client leave.
+    disconnects: int = 0
+
+
+STATS: dict[str, Requests] = {}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+async def _send_head(send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+
+
+async def _run_step(step: Step, receive: Receive, send: Send, requests: Requests) -> None:
+    headers = [] if step.content_type is None else [(b"content-type", step.content_type)]
+    await _send_head(send, step.status, headers)
+    for part in step.parts:
+        if isinstance(part, float):
+            await anyio.sleep(part)
+        else:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+    if step.end == "drop":
+        raise RuntimeError("the scenario drops the connection here")
+    if step.end == "hang":
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        requests.disconnects += 1
+        return
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    path: str = scope["path"]
+    query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+    key = query.get("key", "")
+    if path == "/":
+        await _send_head(send, 200, [(b"content-type", b"text/html; charset=utf-8")])
+        await send({"type": "http.response.body", "body": PAGE.read_bytes()})
+        return
+    if path in ("/stats", "/disconnects"):
+        stats = STATS.get(key, Requests())
+        answer = stats.seen if path == "/stats" else stats.disconnects
+        await _send_head(send, 200, [(b"content-type", b"application/json")])
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        return
+    stats = STATS.setdefault(key, Requests())
+    requests = stats.seen
+    requests.append(
+        {
+            "path": path,
+            "method": scope["method"],
+            "last_event_id": _header(scope, b"last-event-id"),
+            "accept": _header(scope, b"accept"),
+            "cache_control": _header(scope, b"cache-control"),
+            "pragma": _header(scope, b"pragma"),
+            "body": (await read_body(receive)).decode("utf-8", "replace"),
+        }
+    )
+    kind, _, name = path.strip("/").partition("/")
+    if kind == "redirect":
+        location = f"/scenario/{name}?key={key}".encode()
+        await _send_head(send, 307, [(b"location", location), (b"content-length", b"0")])
+        await send({"type": "http.response.body", "body": b""})
+        return
+    scenario = SCENARIOS.get(name) if kind == "scenario" else None
+    if scenario is None:
+        await _send_head(send, 404, [(b"content-type", b"text/plain")])
+        await send({"type": "http.response.body", "body": b"no such scenario"})
+        return
+    # The n-th request for this key and scenario gets step n.
+    n = sum(1 for r in requests if r["path"] == path) - 1
+    step = scenario.steps[n] if n < len(scenario.steps) else scenario.after
+    await _run_step(step, receive, send, stats)
+
+
+# -- for the tests: the server, and what it saw ----------------------------------------------
+
+
+def serve(
+    folder: Path, kind: str = "uvicorn-httptools"
+) -> contextlib.AbstractContextManager[RunningServer]:
+    """This app on a real server with a free port."""
+    return run_server(kind, folder, app="tests.client_app:app")
+
+
+def scenario_url(server: RunningServer, name: str, *, via: str = "scenario") -> tuple[str, str]:
+    """A fresh key's URL for scenario ``name``, and the key."""
+    key = uuid.uuid4().hex
+    return f"{server.url}/{via}/{name}?key={key}", key
+
+
+def server_stats(server: RunningServer, key: str, what: str = "stats") -> Any:
+    with urllib.request.urlopen(f"{server.url}/{what}?key={key}", timeout=5) as response:
+        return json.load(response)
+
+
+def requests_seen(server: RunningServer, key: str) -> list[dict[str, Any]]:
+    """The requests the server saw for ``key``, in order."""
+    seen: list[dict[str, Any]] = server_stats(server, key)
+    return seen
+
+
+def last_event_ids(server: RunningServer, key: str) -> list[str | None]:
+    """The ``Last-Event-ID`` of each request for ``key`` (``None``: no header)."""
+    return [r["last_event_id"] for r in requests_seen(server, key)]
