@@ -79,7 +79,8 @@ async def ticks(scope: Scope, stats: Stats, name: str, delay: float) -> AsyncIte
     stats.ports.add(port)
     stats.versions.add(scope["http_version"])
     try:
-        yield {"http_version": scope["http_version"], "port": port}
+        # A short retry: once released, the browser's reconnection (answered 204) comes soon.
+        yield ServerSentEvent(data={"http_version": scope["http_version"], "port": port}, retry=50)
         i = 0
         while not stats.released.is_set():
             with anyio.move_on_after(delay):
