@@ -113,7 +113,9 @@ def finish(page: Page, origins: Origins, key: str) -> None:
     page.wait_for_function("window.sources.every(s => s.es.readyState === 2)")
 
 
-def test_http2_streams_ten_eventsources_on_one_connection(page_at: Any, origins: Origins) -> None:
+def test_http2_streams_ten_eventsources_on_one_connection(
+    page_at: Callable[[str], Page], origins: Origins
+) -> None:
     page = page_at(origins.https)
     page.evaluate(f"openSources('h2', {SOURCES})")
     # Every source streams: each has received several ticks, all at once.
