@@ -2,6 +2,7 @@
 
 ``tests.framework_apps:litestar`` (``quart``, ``django``) is that example's
 ``app`` with: ticks every 50 ms; keep-alive pings after 0.2 s of silence;
+Quart's ``RESPONSE_TIMEOUT`` at 0.3 s;
 every ``ticks()`` generator leaving a marker file when it is closed
 (``tests.e2e_app.mark``, in ``$SSE_ASGI_MARKERS``); and
 ``/_test/subscribers``, the broadcast's subscriber count. The examples look
@@ -23,6 +24,7 @@ from tests.e2e_app import mark
 
 TICK_INTERVAL = 0.05
 PING_INTERVAL = 0.2
+QUART_RESPONSE_TIMEOUT = 0.3
 
 
 def instrumented(module: ModuleType) -> ASGIApp:
@@ -43,6 +45,9 @@ def instrumented(module: ModuleType) -> ASGIApp:
             mark("ticks")
 
     namespace["ticks"] = ticks
+    if "quart_app" in namespace:
+        # Short enough for a test to outlast: the example's streams must not end.
+        namespace["quart_app"].config["RESPONSE_TIMEOUT"] = QUART_RESPONSE_TIMEOUT
     app: ASGIApp = namespace["app"]
 
     async def with_state(scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,6 +12,7 @@ server saw (streams open at once, client ports, HTTP versions).
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -125,6 +126,15 @@ def test_http2_streams_ten_eventsources_on_one_connection(
     assert seen["open"] == seen["max_open"] == SOURCES
     assert seen["versions"] == ["2"]
     assert len(seen["ports"]) == 1  # one TCP connection
+
+    # Closing one resets its HTTP/2 stream: its generator ends, the others go on.
+    page.evaluate("window.sources[0].es.close()")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while "h2-0" not in origins.stats("h2")["closed"]:
+        assert time.monotonic() < deadline, "the closed source's generator is still running"
+        time.sleep(0.02)
+    page.wait_for_function("window.sources.slice(1).every(s => s.events.length >= 8)")
+    assert origins.stats("h2")["open"] == SOURCES - 1
     finish(page, origins, "h2")
     assert protocols(page, "h2") == {"h2"}
 
