@@ -33,13 +33,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._event import ServerSentEvent
-    from ._send_loop import SendLoop
 
 __all__ = [
+    "RunningStream",
     "close_all_streams",
     "install_signal_hook",
     "on_stream_start",
@@ -49,8 +49,19 @@ __all__ = [
 
 logger = logging.getLogger("sse_asgi")
 
+
+class RunningStream(Protocol):
+    """What the registry holds: the send loop, or an ``event_stream()``'s producer."""
+
+    def close(self, final_event: ServerSentEvent | None = None) -> None:
+        """End the stream (called on its event loop): send ``final_event``, then finish."""
+
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object] | None:
+        """The stream's event loop's thread- and signal-safe "run this soon", once running."""
+
+
 #: The streams currently running in this process.
-registry: set[SendLoop] = set()
+registry: set[RunningStream] = set()
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _previous: dict[int, Any] = {}  # signal -> the disposition we chained onto
@@ -226,7 +237,7 @@ def _deliver_default(signum: int) -> None:
 
 
 def _schedule_close_all() -> None:
-    by_loop: dict[Callable[[Callable[[], object]], object], list[SendLoop]] = {}
+    by_loop: dict[Callable[[Callable[[], object]], object], list[RunningStream]] = {}
     for stream in list(registry):
         call_soon = stream.call_soon_threadsafe()
         if call_soon is not None:
@@ -234,7 +245,7 @@ def _schedule_close_all() -> None:
     for call_soon, streams in by_loop.items():
         _stopping.add(call_soon)
 
-        def close(streams: list[SendLoop] = streams) -> None:
+        def close(streams: list[RunningStream] = streams) -> None:
             for stream in streams:
                 stream.close(_final_event)
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,14 +110,18 @@ class RunningServer:
 
 @contextlib.contextmanager
 def run_server(
-    kind: str, tmp_path: Path, app: str = "tests.e2e_app:app", env: dict[str, str] | None = None
+    kind: str,
+    tmp_path: Path,
+    app: str = "tests.e2e_app:app",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
-    """Start ``kind`` serving ``app``; yield once it accepts connections; always stop it."""
+    """Start ``kind`` serving ``app`` (``args``: more options); yield once it accepts connections."""
     port = free_port()
     log_path = tmp_path / f"{kind}-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            server_command(kind, app, port),
+            [*server_command(kind, app, port), *args],
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=log,

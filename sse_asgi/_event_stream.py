@@ -1,0 +1,271 @@
+"""An async iterator of encoded events, for frameworks that own the streaming response.
+
+Litestar's ``Stream``, Quart's generator responses and Django's
+``StreamingHttpResponse`` send a body they pull from an async iterator of
+bytes; :class:`EventSourceResponse` cannot run there. :func:`event_stream`
+is that iterator: the same item encoding, keep-alive pings while the
+content is idle, and the same shutdown handling -- on Ctrl-C, SIGTERM or
+:func:`close_all_streams` it sends the final event (if any) and simply
+finishes, so the framework ends the body cleanly and the server stops.
+
+A ping must go out while the user's iterator is waiting for its next item,
+so that iterator runs in a task of its own (one per stream, for the whole
+stream, so a cancel scope it holds across a ``yield`` stays in one task);
+it produces one item at a time, only when asked, like the send loop. The
+returned iterator is an async generator: a framework that cancels it (on a
+disconnect), closes it, or drops it (the event loop then closes it) always
+stops that task, and the user's iterator is closed -- its ``finally`` runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+
+from ._event import ServerSentEvent, item_encoder
+from ._eventloop import call_soon_threadsafe, running_asyncio_loop
+from ._iterate import as_async_iterator
+from ._response import _DEFAULT_HEADERS, _check_seconds
+from ._shutdown import on_stream_start, registry
+
+__all__ = ["EVENT_STREAM_HEADERS", "event_stream"]
+
+logger = logging.getLogger("sse_asgi")
+
+#: The response headers of :class:`EventSourceResponse`, for the framework's response.
+EVENT_STREAM_HEADERS: Mapping[str, str] = MappingProxyType(
+    {name.decode("latin-1"): value.decode("latin-1") for name, value in _DEFAULT_HEADERS}
+)
+
+# How long closing the user's iterator may take (seconds), as in the send loop.
+_CLOSE_TIMEOUT = 1.0
+
+_PING = object()  # nothing came within the ping interval
+_CLOSED = object()  # ended from outside (shutdown)
+_END = object()  # the user's iterator is exhausted
+
+
+class _Failure:
+    """The user's iterator raised: handed to the consumer, which raises it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def event_stream(
+    content: AsyncIterable[Any] | Iterable[Any],
+    *,
+    ping_interval: float | None = 15.0,
+    ping_comment: str = "ping",
+    item_type: Any = None,
+    serializer: Callable[[Any], bytes] | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The body of a ``text/event-stream`` response, as an async iterator of bytes.
+
+    For frameworks that send a streaming body themselves (Litestar ``Stream``,
+    Quart, Django ``StreamingHttpResponse``); where a framework lets an ASGI
+    app answer, return :class:`EventSourceResponse` instead. Send it with
+    :data:`EVENT_STREAM_HEADERS`.
+
+    - ``content``, ``item_type``, ``serializer``: as for
+      :class:`EventSourceResponse`, and each item is encoded identically
+      (one ``bytes`` chunk per event).
+    - ``ping_interval``: seconds without a chunk after which a keep-alive
+      comment (``: {ping_comment}``) is yielded; ``None`` disables it.
+
+    On shutdown (the signal hook, or :func:`close_all_streams`) it yields the
+    final event, if one was given, and finishes. When the framework closes or
+    cancels it (a client disconnect), ``content`` is closed at once (its
+    ``finally`` runs). An exception raised by ``content`` propagates to the
+    framework after ``content`` was closed, as from any streaming body.
+    Raises ``ValueError``/``TypeError`` at once for invalid options.
+
+    Example::
+
+        from django.http import StreamingHttpResponse
+
+        async def feed(request):
+            return StreamingHttpResponse(event_stream(ticks()), headers=EVENT_STREAM_HEADERS)
+    """
+    _check_seconds("ping_interval", ping_interval, allow_zero=False)
+    encode = item_encoder(item_type, serializer=serializer)
+    ping = ServerSentEvent(comment=ping_comment).encode()
+    return _encoded(_Producer(as_async_iterator(content)), encode, ping, ping_interval)
+
+
+async def _encoded(
+    producer: _Producer,
+    encode: Callable[[object], bytes],
+    ping: bytes,
+    ping_interval: float | None,
+) -> AsyncGenerator[bytes, None]:
+    producer.start()
+    try:
+        while True:
+            result = await producer.next(ping_after=ping_interval)
+            if result is _PING:
+                yield ping
+            elif result is _CLOSED:
+                await producer.stop()
+                final = producer.final_event
+                if final is not None:
+                    yield final.encode()
+                return
+            elif result is _END:
+                return
+            elif isinstance(result, _Failure):
+                await producer.stop()
+                raise result.error
+            else:
+                yield encode(result)
+    finally:
+        await producer.stop()
+
+
+class _Producer:
+    """Runs the user's iterator in a task of its own; what the shutdown registry ends."""
+
+    __slots__ = (
+        "_call_soon",
+        "_closed",
+        "_iterator",
+        "_ready",
+        "_requested",
+        "_result",
+        "_scope",
+        "_stopped",
+        "_stopping",
+        "_task",
+        "_want",
+        "final_event",
+    )
+
+    def __init__(self, iterator: AsyncIterator[Any]) -> None:
+        self._iterator = iterator
+        self._closed = False
+        self._stopping = False
+        self._requested = False  # the task was asked for an item not taken yet
+        self._result: object = None
+        self._call_soon: Callable[[Callable[[], object]], object] | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._task: object = None  # a strong reference to the asyncio task
+        self.final_event: ServerSentEvent | None = None
+
+    # -- the shutdown registry's interface --------------------------------------
+
+    def close(self, final_event: ServerSentEvent | None = None) -> None:
+        """End the stream from outside (on its event loop): yield ``final_event``, then finish."""
+        if not self._closed:
+            self._closed = True
+            self.final_event = final_event
+            self._ready.set()
+
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object] | None:
+        """How to run a callback on this stream's event loop from another thread or a signal."""
+        return self._call_soon
+
+    # -- the consumer's side ----------------------------------------------------
+
+    def start(self) -> None:
+        """On the first pull, in the framework's task: register, and start the producing task."""
+        self._ready = anyio.Event()
+        self._want = anyio.Event()
+        self._stopped = anyio.Event()
+        self._call_soon = call_soon_threadsafe()
+        if on_stream_start(self._call_soon):
+            self._closed = True  # the server is shutting down: end at once
+        registry.add(self)
+        loop = running_asyncio_loop()
+        if loop is not None:
+            self._task = loop.create_task(self._produce())
+        else:
+            import trio  # anyio's only other backend
+
+            # A system task: the producer outlives any one pull, and needs no nursery.
+            context = contextvars.copy_context()
+            trio.lowlevel.spawn_system_task(self._produce, context=context)
+
+    async def next(self, *, ping_after: float | None) -> object:
+        """The next item; or ``_PING`` after ``ping_after`` s without one, ``_CLOSED``, ``_END``."""
+        if self._closed:
+            return _CLOSED
+        if not self._requested:
+            self._requested = True
+            self._ready = anyio.Event()
+            self._want.set()
+        with anyio.move_on_after(ping_after if ping_after is not None else float("inf")):
+            await self._ready.wait()
+        if self._closed:
+            return _CLOSED
+        if not self._ready.is_set():
+            return _PING
+        self._requested = False
+        return self._result
+
+    async def stop(self) -> None:
+        """Stop the producing task and wait (bounded) until it closed the user's iterator."""
+        registry.discard(self)
+        self._closed = True
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._scope is not None:
+            self._scope.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2 * _CLOSE_TIMEOUT) as waited:
+            await self._stopped.wait()
+        if waited.cancelled_caught:
+            logger.warning("Closing the SSE iterator took longer than %.1f s", 2 * _CLOSE_TIMEOUT)
+
+    # -- the producing task -------------------------------------------------------
+
+    async def _produce(self) -> None:
+        iterator = self._iterator
+        try:
+            with anyio.CancelScope() as self._scope:
+                if self._stopping:
+                    return
+                while True:
+                    await self._want.wait()
+                    self._want = anyio.Event()
+                    try:
+                        self._result = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        self._result = _END
+                    except Exception as exc:
+                        self._result = _Failure(exc)
+                    self._ready.set()
+                    if self._result is _END or isinstance(self._result, _Failure):
+                        return
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _aclose(iterator)
+            self._stopped.set()
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    """Close the user's iterator, giving it at most ``_CLOSE_TIMEOUT`` s."""
+    aclose: Callable[[], Awaitable[object]] | None = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
+        try:
+            await aclose()
+        except Exception:
+            logger.exception("Closing the SSE iterator raised")
+    if scope.cancelled_caught:
+        logger.warning("Closing the SSE iterator took longer than %.1f s", _CLOSE_TIMEOUT)
