@@ -180,11 +180,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def lifespan(receive: Receive, send: Any) -> None:
-    """A lifespan with nothing to set up: answer startup and shutdown."""
+    """A lifespan with nothing to set up: answer startup and shutdown (leaving a marker)."""
     while True:
         message: Any = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            mark("lifespan-shutdown")
             await send({"type": "lifespan.shutdown.complete"})
             return

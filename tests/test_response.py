@@ -447,6 +447,17 @@ async def endless(closed: anyio.Event) -> AsyncIterator[int]:
         closed.set()
 
 
+async def endless_slowly(closed: anyio.Event) -> AsyncIterator[int]:
+    try:
+        i = 0
+        while True:
+            yield i
+            i += 1
+            await anyio.sleep(0.01)
+    finally:
+        closed.set()
+
+
 class StalledStream:
     """A stream whose client stops reading after ``events`` events; runs in ``tg``."""
 
@@ -556,6 +567,39 @@ async def test_send_timeout_also_bounds_a_stalled_ping(caplog: pytest.LogCapture
             await stream.gone.wait()
         assert dropped(caplog) == ["SSE client 127.0.0.1:1 stopped reading for 0.1 s; stream ended"]
         stream.client.disconnected.set()
+
+
+async def test_a_server_cancelling_the_app_still_gets_the_end_of_the_body() -> None:
+    closed = anyio.Event()
+    client = FakeClient()
+    cancelled = False
+    async with anyio.create_task_group() as tg:
+
+        async def serve() -> None:
+            nonlocal cancelled
+            try:
+                await run(EventSourceResponse(endless_slowly(closed), ping_interval=None), client)
+            except anyio.get_cancelled_exc_class():
+                cancelled = True
+                raise
+
+        tg.start_soon(serve)
+        await client.wait_for(lambda: len(client.events) >= 3)
+        tg.cancel_scope.cancel()  # a server's graceful timeout running out
+    assert cancelled
+    assert closed.is_set()
+    assert client.completed
+
+
+async def test_a_server_cancelling_the_app_waits_at_most_a_second_for_a_stalled_client() -> None:
+    async with anyio.create_task_group() as tg:
+        stream = StalledStream(tg, endless(anyio.Event()), 5, send_timeout=None, ping_interval=None)
+        await stream.stalled.wait()
+        await anyio.wait_all_tasks_blocked()
+        started = time.monotonic()
+        tg.cancel_scope.cancel()
+    assert 0.9 <= time.monotonic() - started < 3
+    assert not stream.client.completed
 
 
 def test_the_default_send_timeout_is_30_seconds() -> None:
