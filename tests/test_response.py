@@ -277,7 +277,7 @@ async def test_ping_disabled_has_no_timer_wakeups(monkeypatch: pytest.MonkeyPatc
         await original(self)
 
     monkeypatch.setattr(SendLoop, "_on_timer", counted)
-    app = app_for(lambda: idle_after(1), ping_interval=None, first_event_grace=0)
+    app = app_for(lambda: idle_after(1), ping_interval=None, send_timeout=None, first_event_grace=0)
     async with connect(app) as stream:
         await anext(stream)
         await anyio.sleep(0.3)
