@@ -327,21 +327,11 @@ async def test_disconnect_closes_async_generator_and_calls_on_disconnect(
     closed = anyio.Event()
     callbacks: list[str] = []
 
-    async def gen() -> AsyncIterator[int]:
-        try:
-            i = 0
-            while True:
-                yield i
-                i += 1
-                await anyio.sleep(0.01)
-        finally:
-            closed.set()
-
     async def on_disconnect() -> None:
         callbacks.append("async")
 
     caplog.set_level(logging.INFO, logger="sse_asgi")
-    app = app_for(gen, on_disconnect=on_disconnect)
+    app = app_for(lambda: endless(closed, 0.01), on_disconnect=on_disconnect)
     with anyio.fail_after(5):
         async with connect(app) as stream:
             await stream.events(3)
@@ -437,23 +427,14 @@ def dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def endless(closed: anyio.Event) -> AsyncIterator[int]:
+async def endless(closed: anyio.Event, delay: float = 0.0) -> AsyncIterator[int]:
     try:
         i = 0
         while True:
             yield i
             i += 1
-    finally:
-        closed.set()
-
-
-async def endless_slowly(closed: anyio.Event) -> AsyncIterator[int]:
-    try:
-        i = 0
-        while True:
-            yield i
-            i += 1
-            await anyio.sleep(0.01)
+            if delay:
+                await anyio.sleep(delay)
     finally:
         closed.set()
 
@@ -578,7 +559,7 @@ async def test_a_server_cancelling_the_app_still_gets_the_end_of_the_body() -> N
         async def serve() -> None:
             nonlocal cancelled
             try:
-                await run(EventSourceResponse(endless_slowly(closed), ping_interval=None), client)
+                await run(EventSourceResponse(endless(closed, 0.01), ping_interval=None), client)
             except anyio.get_cancelled_exc_class():
                 cancelled = True
                 raise
