@@ -38,7 +38,13 @@ class EventSourceResponse:
     - ``ping_interval``: seconds without any send after which a keep-alive
       comment (``: {ping_comment}``) is sent; ``None`` disables it.
     - ``send_timeout``: seconds a single send may take before the client is
-      considered stalled and the stream is ended; ``None`` waits forever.
+      considered stalled (30 by default; ``None`` waits forever). A send only
+      blocks once the server's and the kernel's buffers for this client are
+      full. The iterator is then closed, ``on_disconnect`` runs and one INFO
+      line is logged; the end of the body still waits for the server to take
+      it (the client reads again, or leaves) or for shutdown, because no
+      server lets an app end a response sooner (see the README's "Clients
+      that stop reading").
     - ``item_type``: validate plain items against this type (a pydantic model,
       ``list[int]``, ...) and serialize them with pydantic's core. Or pass
       ``serializer``, any function returning an item's JSON bytes.
@@ -91,7 +97,7 @@ class EventSourceResponse:
         headers: HeadersLike | None = None,
         ping_interval: float | None = 15.0,
         ping_comment: str = "ping",
-        send_timeout: float | None = None,
+        send_timeout: float | None = 30.0,
         item_type: Any = None,
         serializer: Callable[[Any], bytes] | None = None,
         on_error: Callable[[Exception], ServerSentEvent | None] | None = None,
@@ -133,7 +139,9 @@ class EventSourceResponse:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             await _close_unstarted(self.content)
             return
-        await SendLoop(self, as_async_iterator(self.content), receive, send).run()
+        await SendLoop(
+            self, as_async_iterator(self.content), receive, send, scope.get("client")
+        ).run()
 
 
 def last_event_id(scope: Scope) -> str | None:

@@ -30,6 +30,13 @@ Tearing down (disconnect, send timeout, shutdown, or an error) cancels the
 task group. That is the only time the user's iterator can be interrupted
 while producing an item, and it is then always closed (``aclose()``, or
 ``close()`` in its worker thread) so its ``finally`` blocks run at once.
+
+Then the body is ended. After a send timeout, or once the iterator is done,
+the end of the body waits for the server to take it -- when the client reads
+again (a clean end) or leaves -- because no server lets an app end a
+response early: returning before it is complete makes uvicorn log an error
+per stalled client, and every server holds the connection until then
+anyway. Shutdown (:meth:`SendLoop.close`) cuts that wait short.
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ _FAIRNESS_INTERVAL = 0.005
 _COALESCE_MAX_BYTES = 64 * 1024
 # How long closing the user's iterator may take during teardown (seconds).
 _CLOSE_TIMEOUT = 1.0
-# How long the final bytes may take after a stream was ended (seconds).
+# How long the final bytes may take once close() (shutdown) or the server ended a stream (seconds).
 _FINAL_SEND_TIMEOUT = 1.0
 
 
@@ -99,7 +106,10 @@ class SendLoop:
         "_batch",
         "_batch_size",
         "_busy",
+        "_client",
+        "_closing",
         "_end",
+        "_ending",
         "_error",
         "_final_event",
         "_flush_due",
@@ -126,13 +136,17 @@ class SendLoop:
         iterator: AsyncIterator[Any],
         receive: Receive,
         send: Send,
+        client: object = None,
     ) -> None:
         self._response = response
         self._iterator = iterator
         self._receive = receive
         self._send = send
+        self._client = client  # the scope's ("host", port), for the log
         self._started = False
         self._end: End | None = None
+        self._closing = False  # close() was called
+        self._ending: anyio.CancelScope | None = None  # while the end of the body waits
         self._error: Exception | None = None
         self._final_event: ServerSentEvent | None = None
         self._sending_since: float | None = None
@@ -153,10 +167,22 @@ class SendLoop:
     # -- control, from the watcher or from outside (shutdown) ------------------
 
     def close(self, final_event: ServerSentEvent | None = None) -> None:
-        """End the stream from outside: send ``final_event`` (if any) and finish the body."""
+        """End the stream from outside: send ``final_event`` (if any) and finish the body.
+
+        Every stream then has ``_FINAL_SEND_TIMEOUT`` for its last bytes, also
+        one already waiting for a stalled client to take the end of its body.
+        """
         if self._end is None:
             self._final_event = final_event
         self._stop(End.CLOSED)
+        self._closing = True
+        ending = self._ending
+        if ending is not None:
+            # Not at once: a server told to stop may need a moment to notice
+            # (hypercorn polls its parent's event every 0.1 s); a connection it
+            # still takes for reusable is one it waits on for good.
+            now = self._loop.time() if self._loop is not None else anyio.current_time()
+            ending.deadline = min(ending.deadline, now + _FINAL_SEND_TIMEOUT)
 
     def _stop(self, reason: End) -> None:
         if self._end is not None:
@@ -180,6 +206,7 @@ class SendLoop:
         loop = running_asyncio_loop()
         if on_stream_start(loop.call_soon_threadsafe if loop else call_soon_threadsafe()):
             self._end = End.CLOSED  # the server is shutting down: answer, and end at once
+            self._closing = True
         registry.add(self)
         pump = self._pump if self._response.coalesce is None else self._pump_coalesced
         try:
@@ -224,9 +251,10 @@ class SendLoop:
                 with anyio.move_on_after(_FINAL_SEND_TIMEOUT, shield=True):
                     await self._send_body(b"".join(self._batch), more_body=False)
             raise
+        else:
+            await self._finish()  # still registered: shutdown may cut its wait short
         finally:
             registry.discard(self)
-        await self._finish()
 
     async def _run_in_task_group(self, pump: Callable[[], Awaitable[None]]) -> None:
         """Any anyio backend: the watcher's receive() wait carries the timer deadline."""
@@ -266,17 +294,11 @@ class SendLoop:
             )
 
     async def _finish(self) -> None:
-        """After the task group: report, and end the body cleanly if the client is still there."""
+        """After the task group: report, and end the body (cleanly whenever the client lets us)."""
         end = self._end or End.COMPLETE
         response = self._response
         if end is End.DISCONNECT or end is End.SEND_TIMEOUT:
-            if end is End.SEND_TIMEOUT:
-                logger.info(
-                    "SSE client stopped reading for %.1f s; ending the stream",
-                    response.send_timeout,
-                )
-                with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
-                    await self._send_body(b"", more_body=False)
+            self._log_dropped(end)
             if response.on_disconnect is not None:
                 with anyio.CancelScope(shield=True):
                     try:
@@ -285,6 +307,8 @@ class SendLoop:
                             await result
                     except Exception:
                         logger.exception("on_disconnect callback raised")
+            if end is End.SEND_TIMEOUT:
+                await self._end_body(b"")
             return
         final = self._final_event
         if end is End.ERROR:
@@ -297,11 +321,46 @@ class SendLoop:
             logger.error("Exception in SSE stream; ending it", exc_info=error)
             if response.on_error is not None:
                 final = self._call_on_error(error)
-        with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
-            if not self._started:
-                await self._send_start()
-            tail = [*self._batch, final.encode()] if final is not None else self._batch
-            await self._send_body(b"".join(tail), more_body=False)
+        tail = b"".join([*self._batch, final.encode()] if final is not None else self._batch)
+        await self._end_body(tail)
+
+    async def _end_body(self, body: bytes) -> None:
+        """Send the last bytes with ``more_body=False`` and wait until the server takes them.
+
+        That is at once for a client that reads. For one that stopped, the
+        send returns when it reads again or leaves -- or, once ``close()``
+        was called (shutdown), after at most ``_FINAL_SEND_TIMEOUT``.
+        """
+        with anyio.CancelScope() as scope:
+            if self._closing:
+                scope.deadline = anyio.current_time() + _FINAL_SEND_TIMEOUT
+            self._ending = scope
+            try:
+                if not self._started:
+                    await self._send_start()
+                await self._send_body(body, more_body=False)
+            except OSError:  # ASGI 2.4: the client is gone, nothing left to end
+                pass
+            finally:
+                self._ending = None
+
+    def _log_dropped(self, end: End) -> None:
+        """One INFO line per client that went away or stopped reading; never a traceback."""
+        client = self._client
+        # A host taken from a proxy header is the client's to choose: nothing
+        # unprintable (a line break forging a log line) reaches the log.
+        if isinstance(client, (tuple, list)) and all(str(part).isprintable() for part in client):
+            who = ":".join(str(part) for part in client)
+        else:
+            who = repr(client)
+        if end is End.SEND_TIMEOUT:
+            logger.info(
+                "SSE client %s stopped reading for %.1f s; stream ended",
+                who,
+                self._response.send_timeout,
+            )
+        else:
+            logger.info("SSE client %s disconnected; stream ended", who)
 
     def _call_on_error(self, error: Exception) -> ServerSentEvent | None:
         assert self._response.on_error is not None

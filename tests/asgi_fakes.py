@@ -45,7 +45,11 @@ class FakeClient:
     def __init__(self) -> None:
         self.messages: list[SendMessage] = []
         self.disconnected = anyio.Event()
-        self.stall = False  # block every send from now on (a client that stopped reading)
+        # Block every send from now on: a client that stopped reading. As on a
+        # real server, a blocked send returns once the client reads again
+        # (resume()) or leaves -- and then the message is dropped.
+        self.stall = False
+        self.resumed = anyio.Event()
         self.fail_with: BaseException | None = None  # raise this from send
         self.sent = anyio.Event()
 
@@ -53,11 +57,20 @@ class FakeClient:
         await self.disconnected.wait()
         return {"type": "http.disconnect"}
 
+    def resume(self) -> None:
+        """The stalled client reads again."""
+        self.stall = False
+        self.resumed.set()
+
     async def send(self, message: SendMessage) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         if self.stall:
-            await anyio.sleep_forever()
+            async with anyio.create_task_group() as tg:
+                for event in (self.disconnected, self.resumed):
+                    tg.start_soon(_cancel_when_set, event, tg.cancel_scope)
+            if self.disconnected.is_set():
+                return  # the client left: the bytes go nowhere
         self.messages.append(message)
         self.sent.set()
         self.sent = anyio.Event()
@@ -86,6 +99,11 @@ class FakeClient:
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         while not predicate():
             await self.sent.wait()
+
+
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 async def counting(n: int, delay: float = 0.0) -> AsyncIterator[dict[str, int]]:

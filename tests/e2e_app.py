@@ -6,9 +6,13 @@ runs, so a test can prove it ran inside the server process.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +24,54 @@ import orjson
 from sse_asgi import EventSourceResponse, ServerSentEvent
 from sse_asgi.types import Receive, Scope, Send
 
+# sse_asgi's own lines (INFO: dropped clients) reach the server's log, with their level.
+_handler = logging.StreamHandler(sys.stderr)
+_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+logging.getLogger("sse_asgi").addHandler(_handler)
+logging.getLogger("sse_asgi").setLevel(logging.INFO)
+
 
 def mark(name: str) -> None:
     folder = os.environ.get("SSE_ASGI_MARKERS")
     if folder:
         (Path(folder) / f"{name}-{uuid.uuid4().hex}").touch()
+
+
+class StallWatch:
+    """An ASGI ``send`` that leaves a "stalled" marker once one of its sends has blocked 0.3 s.
+
+    A thread watches, so a test learns that a server's buffers are full without
+    relying on any event loop -- or on sse_asgi, which is what it tests.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.since: float | None = None
+        _watched.add(self)
+        if not _watching.is_set():
+            _watching.set()
+            threading.Thread(target=_watch_sends, daemon=True).start()
+
+    async def __call__(self, message: Any) -> None:
+        self.since = time.monotonic()
+        try:
+            await self.send(message)
+        finally:
+            self.since = None
+
+
+_watched: weakref.WeakSet[StallWatch] = weakref.WeakSet()
+_watching = threading.Event()
+
+
+def _watch_sends() -> None:
+    while True:
+        time.sleep(0.05)
+        for watch in list(_watched):
+            since = watch.since
+            if since is not None and time.monotonic() - since > 0.3:
+                _watched.discard(watch)
+                mark("stalled")
 
 
 async def count(n: int, delay: float) -> AsyncIterator[ServerSentEvent]:
@@ -67,8 +114,8 @@ async def failing_early() -> AsyncIterator[int]:
     yield 0  # pragma: no cover
 
 
-async def flood() -> AsyncIterator[ServerSentEvent]:
-    payload = "x" * 1000
+async def flood(size: int) -> AsyncIterator[ServerSentEvent]:
+    payload = "x" * size
     try:
         while True:
             yield ServerSentEvent(raw_data=payload)
@@ -118,8 +165,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif path == "/early-error":
         content = failing_early()
     elif path == "/flood":
-        content = flood()
+        content = flood(int(query.get("size", "1000")))
         options["send_timeout"] = float(query.get("timeout", "0.5"))
+        send = StallWatch(send)
     elif path == "/chat" and scope["method"] == "POST":
         content = chat(orjson.loads(await read_body(receive))["text"])
     else:
@@ -127,14 +175,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b"not found"})
         return
     await EventSourceResponse(content, **options)(scope, receive, send)
+    if path == "/flood":
+        mark("returned")  # the ASGI call is over
 
 
 async def lifespan(receive: Receive, send: Any) -> None:
-    """A lifespan with nothing to set up: answer startup and shutdown."""
+    """A lifespan with nothing to set up: answer startup and shutdown (leaving a marker)."""
     while True:
         message: Any = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            mark("lifespan-shutdown")
             await send({"type": "lifespan.shutdown.complete"})
             return

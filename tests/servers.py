@@ -25,48 +25,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(kind: str, app: str, port: int) -> list[str]:
-    """The command line for ``kind`` with each server's default settings (we test those)."""
+def server_command(kind: str, app: str, port: int, fd: int | None = None) -> list[str]:
+    """The command line for ``kind`` with each server's default settings (we test those).
+
+    With ``fd``, the server listens on that already bound socket instead of ``port``.
+    """
     py = sys.executable
-    if kind == "uvicorn-httptools":
+    if kind in ("uvicorn-httptools", "uvicorn-h11"):
+        http, loop = ("httptools", "uvloop") if kind == "uvicorn-httptools" else ("h11", "asyncio")
+        bind = ["--host", "127.0.0.1", "--port", str(port)] if fd is None else ["--fd", str(fd)]
         return [
             py,
             "-m",
             "uvicorn",
             app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
+            *bind,
             "--http",
-            "httptools",
+            http,
             "--loop",
-            "uvloop",
+            loop,
             "--log-level",
             "warning",
         ]
-    if kind == "uvicorn-h11":
-        return [
-            py,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--http",
-            "h11",
-            "--loop",
-            "asyncio",
-            "--log-level",
-            "warning",
-        ]
-    if kind == "hypercorn":
-        return [py, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}"]
-    if kind == "hypercorn-trio":
-        return [py, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", "--worker-class", "trio"]
+    if kind in ("hypercorn", "hypercorn-trio"):
+        address = f"127.0.0.1:{port}" if fd is None else f"fd://{fd}"
+        worker = ["--worker-class", "trio"] if kind == "hypercorn-trio" else []
+        return [py, "-m", "hypercorn", app, "--bind", address, *worker]
     if kind == "granian":
+        if fd is not None:
+            raise ValueError("granian binds its own socket: its command line takes no descriptor")
         return [
             py,
             "-m",
@@ -82,6 +69,19 @@ def server_command(kind: str, app: str, port: int) -> list[str]:
             app,
         ]
     raise ValueError(f"unknown server {kind!r}")
+
+
+def listening_socket(user_timeout: float) -> socket.socket:
+    """A listening socket on 127.0.0.1 (free port) whose connections have ``TCP_USER_TIMEOUT``.
+
+    Linux: the kernel drops a connection once data it sent stays unacknowledged,
+    or cannot be sent to a zero receive window, for ``user_timeout`` seconds.
+    Accepted connections inherit the option from the listening socket.
+    """
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(user_timeout * 1000))
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass
@@ -114,19 +114,28 @@ def run_server(
     tmp_path: Path,
     app: str = "tests.e2e_app:app",
     env: dict[str, str] | None = None,
-    args: Sequence[str] = (),
+    *,
+    options: Sequence[str] = (),
+    user_timeout: float | None = None,
 ) -> Iterator[RunningServer]:
-    """Start ``kind`` serving ``app`` (``args``: more options); yield once it accepts connections."""
-    port = free_port()
+    """Start ``kind`` serving ``app``; yield once it accepts connections; always stop it.
+
+    ``options`` are appended to the server's command line; with ``user_timeout``
+    the server is handed a :func:`listening_socket` rather than binding its own.
+    """
+    sock = listening_socket(user_timeout) if user_timeout is not None else None
+    port = free_port() if sock is None else int(sock.getsockname()[1])
+    fd = None if sock is None else sock.fileno()
     log_path = tmp_path / f"{kind}-{port}.log"
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log, sock or contextlib.nullcontext():
         process = subprocess.Popen(
-            [*server_command(kind, app, port), *args],
+            [*server_command(kind, app, port, fd), *options],
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our signals reach the server, not pytest
+            pass_fds=() if fd is None else (fd,),
         )
     server = RunningServer(kind, port, process, log_path)
     try:

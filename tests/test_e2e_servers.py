@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import pytest
 
 from sse_asgi import EventDecoder, ReceivedEvent
 
+from .raw_clients import Clients, Reader
 from .servers import SERVERS, RunningServer, run_server
 
 
@@ -169,17 +172,55 @@ def test_post_with_json_body(server: RunningServer) -> None:
 
 
 def test_send_timeout_with_a_client_that_stops_reading(server: RunningServer) -> None:
-    before = markers(server, "flood")
+    flooded, returned, log_at = (
+        markers(server, "flood"),
+        markers(server, "returned"),
+        len(server.log()),
+    )
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", server.port))
+    sock_port = sock.getsockname()[1]
     try:
         sock.sendall(b"GET /flood?timeout=0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(1024).startswith(b"HTTP/1.1 200")
         # ...and never read again: the server's sends block, then time out.
-        wait_for_marker(server, "flood", before, timeout=15)
+        wait_for_marker(server, "flood", flooded, timeout=15)  # the generator was closed
+        # The call waits for the end of the body to be taken, however long: it
+        # does not return (an incomplete response, to the server) while the
+        # client stays. Nothing to await for an absence: watch for 1.5 s.
+        time.sleep(1.5)
+        assert not re.search(r"ERROR|Traceback", server.log()[log_at:]), server.log()[log_at:]
+        # granian takes the end at once (it writes it after the queued bytes,
+        # should the client read again), so the call returns without a word.
+        if server.kind != "granian":
+            assert markers(server, "returned") == returned
     finally:
         sock.close()
+    wait_for_marker(server, "returned", returned)  # the client left: the send returned
+    log = server.log()[log_at:]
+    assert not re.search(r"ERROR|CRITICAL|Traceback|Exception", log), log
+    assert re.findall(r"^INFO sse_asgi: .*$", log, flags=re.MULTILINE) == [
+        f"INFO sse_asgi: SSE client 127.0.0.1:{sock_port} stopped reading for 0.5 s; stream ended"
+    ], log
+
+
+def test_a_client_that_reads_again_after_its_send_timeout_gets_a_complete_body(
+    server: RunningServer,
+) -> None:
+    flooded = markers(server, "flood")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    with sock:
+        reader = Reader(sock, "/flood?timeout=0.5")
+        wait_for_marker(server, "flood", flooded, timeout=15)  # dropped: the generator is closed
+        time.sleep(1.5)  # reads again only later (sse_asgi once gave up on the end after 1 s)
+        while not reader.complete and reader.error is None and not reader.eof:
+            reader.feed(sock.recv(65536))  # everything queued, then the end of the body
+    assert reader.problem() is None, reader.problem()
+    assert reader.events
 
 
 def test_generator_closed_when_server_output_is_torn_down(
@@ -250,3 +291,111 @@ def test_shutdown_with_open_streams(
     assert outcome == dict.fromkeys(paths, "clean end"), log
     for name in ("idle", "count", "sync"):
         assert list(markers_dir.glob(f"{name}-*")), f"{name}'s finally did not run:\n{log}"
+
+
+# -- clients that stop reading, at shutdown -------------------------------------------------
+
+# What stalled clients make each server log once it is told to stop, which no app
+# can prevent (see the README): uvicorn cannot end a response whose client does not
+# read, and waits for the connection until its graceful timeout; hypercorn's asyncio
+# worker then cancels its connection tasks, which asyncio before Python 3.13 reports
+# with a traceback each (StreamReaderProtocol's done callback) -- or, where the
+# kernel drops the connection (TCP_USER_TIMEOUT), it lets the TimeoutError out of
+# its connection task, a traceback each too.
+SERVER_LINES_AT_SHUTDOWN = [
+    r"ERROR: +ASGI callable returned without completing response\.\n",
+    r"ERROR: +Cancel \d+ running task\(s\), timeout graceful shutdown exceeded\n",
+    r"Exception in callback StreamReaderProtocol\.connection_made\.<locals>\.callback\(.*?\n"
+    r"asyncio\.exceptions\.CancelledError\n",
+    r"Unhandled exception in client_connected_cb\n.*?\n"
+    r"TimeoutError: \[Errno 110\] Connection timed out\n",
+]
+
+# From Python 3.12.1 hypercorn's asyncio worker waits in Server.wait_closed() for
+# every connection before its graceful timeout applies (pgjones/hypercorn#308).
+HYPERCORN_GRACEFUL_TIMEOUT_WORKS = sys.version_info < (3, 12, 1)
+
+# Each server once, with what the README's table names for it (2 s settings, or a
+# 5 s TCP_USER_TIMEOUT where no setting of the server's helps); the signal
+# alternates (both take the same path through the hook).
+STALLED_CASES = [
+    pytest.param("uvicorn-httptools", signal.SIGTERM, ["--timeout-graceful-shutdown", "2"], None),
+    pytest.param("uvicorn-h11", signal.SIGINT, ["--timeout-graceful-shutdown", "2"], None),
+    pytest.param(
+        "hypercorn",
+        signal.SIGINT,
+        ["--graceful-timeout", "2"],
+        None if HYPERCORN_GRACEFUL_TIMEOUT_WORKS else 5.0,
+    ),
+    pytest.param("hypercorn-trio", signal.SIGTERM, [], 5.0),
+    pytest.param("granian", signal.SIGTERM, ["--workers-kill-timeout", "2"], None),
+]
+STALLED, TIMED_OUT_FIRST, HEALTHY = 100, 50, 400
+
+
+def _without_known_lines(log: str) -> str:
+    for pattern in SERVER_LINES_AT_SHUTDOWN:
+        log = re.sub(pattern, "", log, flags=re.DOTALL)
+    return log
+
+
+@pytest.mark.parametrize(
+    ("kind", "signum", "options", "user_timeout"),
+    STALLED_CASES,
+    ids=[str(case.values[0]) for case in STALLED_CASES],
+)
+def test_shutdown_with_stalled_clients(
+    kind: str, signum: int, options: list[str], user_timeout: float | None, tmp_path: Path
+) -> None:
+    """100 clients that stopped reading and 400 healthy streams: the server exits in
+    time, every healthy client gets a complete body, every generator is closed,
+    and nothing is logged as an error that an app could prevent."""
+    markers_dir = tmp_path / "markers"
+    markers_dir.mkdir()
+    env = {"SSE_ASGI_MARKERS": str(markers_dir)}
+    bound = (user_timeout or 2.0) + 4.0  # the setting, and room for a loaded machine
+    # hypercorn's trio worker shields its socket writes from cancellation.
+    timeouts_fire = kind != "hypercorn-trio"
+    with run_server(kind, tmp_path, env=env, options=options, user_timeout=user_timeout) as server:
+        clients = Clients(server.port)
+        try:
+            clients.open_readers("/count?n=1000000&delay=0.2", HEALTHY)
+            # Half of the stalled clients stall well before the signal (their 1 s
+            # send_timeout fires), half are still blocked in a send when it comes.
+            clients.open_stalled("/flood?timeout=1&size=65536", TIMED_OUT_FIRST)
+            clients.open_stalled("/flood?timeout=600&size=65536", STALLED - TIMED_OUT_FIRST)
+            clients.service_until(
+                lambda: len(list(markers_dir.glob("stalled-*"))) == STALLED, 30, "stalled sends"
+            )
+            if timeouts_fire:
+                clients.service_until(
+                    lambda: server.log().count("stopped reading for 1.0 s") == TIMED_OUT_FIRST,
+                    30,
+                    "send timeouts",
+                )
+            # Long enough after those timeouts for anything a stream may do next
+            # (it used to return after 1 s: uvicorn logged an error for each).
+            clients.service_for(1.5)
+            before, closed_before = server.log(), len(list(markers_dir.glob("flood-*")))
+            server.signal(signum)
+            took = clients.service_until(lambda: server.process.poll() is not None, 30, "exit")
+            print(f"{kind}: exited {took:.2f} s after the signal")
+            clients.service_until(lambda: clients.open_readers_count == 0, 10, "end of every body")
+        finally:
+            clients.close()
+        log = server.log()
+    problems = [f"{r.path}: {p}" for r in clients.readers if (p := r.problem())]
+    assert not problems, f"{len(problems)} healthy clients without a clean end: {problems[:5]}"
+    assert all(r.events for r in clients.readers)
+    assert took < bound, f"{kind} took {took:.2f} s to exit:\n{log[-3000:]}"
+    for part in (before, _without_known_lines(log[len(before) :])):
+        assert not re.search(r"ERROR|CRITICAL|Traceback|Exception", part), log[-5000:]
+    lines = re.findall(r"^INFO sse_asgi: .*$", before, flags=re.MULTILINE)
+    dropped = r"INFO sse_asgi: SSE client 127\.0\.0\.1:\d+ stopped reading for 1\.0 s; stream ended"
+    assert len(lines) == (TIMED_OUT_FIRST if timeouts_fire else 0), lines
+    assert all(re.fullmatch(dropped, line) for line in lines), lines
+    assert closed_before == (TIMED_OUT_FIRST if timeouts_fire else 0)
+    assert len(list(markers_dir.glob("flood-*"))) == STALLED  # every generator was closed
+    assert len(list(markers_dir.glob("count-*"))) == HEALTHY
+    # granian's kill timeout kills the worker: the app's lifespan shutdown never runs.
+    assert bool(list(markers_dir.glob("lifespan-shutdown-*"))) == (kind != "granian")

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 from pydantic import BaseModel
 
-from sse_asgi import EventSourceResponse, ReceivedEvent, ServerSentEvent, last_event_id
+from sse_asgi import (
+    EventSourceResponse,
+    ReceivedEvent,
+    ServerSentEvent,
+    close_all_streams,
+    last_event_id,
+)
 from sse_asgi.testing import connect
 
 from .asgi_fakes import FakeClient, app_for, counting, http_scope
@@ -269,7 +277,7 @@ async def test_ping_disabled_has_no_timer_wakeups(monkeypatch: pytest.MonkeyPatc
         await original(self)
 
     monkeypatch.setattr(SendLoop, "_on_timer", counted)
-    app = app_for(lambda: idle_after(1), ping_interval=None, first_event_grace=0)
+    app = app_for(lambda: idle_after(1), ping_interval=None, send_timeout=None, first_event_grace=0)
     async with connect(app) as stream:
         await anext(stream)
         await anyio.sleep(0.3)
@@ -319,26 +327,19 @@ async def test_disconnect_closes_async_generator_and_calls_on_disconnect(
     closed = anyio.Event()
     callbacks: list[str] = []
 
-    async def gen() -> AsyncIterator[int]:
-        try:
-            i = 0
-            while True:
-                yield i
-                i += 1
-                await anyio.sleep(0.01)
-        finally:
-            closed.set()
-
     async def on_disconnect() -> None:
         callbacks.append("async")
 
-    app = app_for(gen, on_disconnect=on_disconnect)
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    app = app_for(lambda: endless(closed, 0.01), on_disconnect=on_disconnect)
     with anyio.fail_after(5):
         async with connect(app) as stream:
             await stream.events(3)
         await closed.wait()
     assert callbacks == ["async"]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    [line] = dropped(caplog)
+    assert re.fullmatch(r"SSE client \S+:\d+ disconnected; stream ended", line), line
 
 
 async def test_disconnect_closes_sync_generator_in_its_thread() -> None:
@@ -419,47 +420,183 @@ async def test_oserror_on_send_means_disconnect(
 # -- send timeout -------------------------------------------------------------------------
 
 
-async def test_send_timeout_ends_a_stalled_stream_and_closes_the_iterator() -> None:
-    closed = False
+def dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The INFO lines sse_asgi logged about clients."""
+    return [
+        r.getMessage() for r in caplog.records if r.name == "sse_asgi" and r.levelno == logging.INFO
+    ]
 
-    async def gen() -> AsyncIterator[int]:
-        nonlocal closed
-        try:
-            i = 0
-            while True:
-                yield i
-                i += 1
-        finally:
-            closed = True
 
-    client = FakeClient()
+async def endless(closed: anyio.Event, delay: float = 0.0) -> AsyncIterator[int]:
+    try:
+        i = 0
+        while True:
+            yield i
+            i += 1
+            if delay:
+                await anyio.sleep(delay)
+    finally:
+        closed.set()
 
-    async def stall_later() -> None:
-        await client.wait_for(lambda: len(client.events) >= 5)
-        client.stall = True
 
-    started = time.monotonic()
+class StalledStream:
+    """A stream whose client stops reading after ``events`` events; runs in ``tg``."""
+
+    def __init__(self, tg: anyio.abc.TaskGroup, content: Any, events: int, **options: Any) -> None:
+        self.client = FakeClient()
+        self.stalled = anyio.Event()  # the client stopped reading
+        self.gone = anyio.Event()  # on_disconnect ran
+        self.finished = anyio.Event()  # the ASGI call returned
+        response = EventSourceResponse(content, on_disconnect=self.gone.set, **options)
+        tg.start_soon(self._stall_after, events)
+        tg.start_soon(self._serve, response)
+
+    async def _stall_after(self, events: int) -> None:
+        await self.client.wait_for(lambda: len(self.client.events) >= events)
+        self.client.stall = True
+        self.stalled.set()
+
+    async def _serve(self, response: EventSourceResponse) -> None:
+        await run(response, self.client)
+        self.finished.set()
+
+
+async def test_send_timeout_closes_the_iterator_logs_one_line_and_waits_for_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    closed = anyio.Event()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stall_later)
-        await run(EventSourceResponse(gen(), send_timeout=0.2, ping_interval=None), client)
-    elapsed = time.monotonic() - started
-    assert closed
-    assert 0.15 < elapsed < 3
+        stream = StalledStream(tg, endless(closed), 5, send_timeout=0.2, ping_interval=None)
+        with anyio.fail_after(5):
+            await stream.gone.wait()
+        assert closed.is_set()
+        assert dropped(caplog) == ["SSE client 127.0.0.1:1 stopped reading for 0.2 s; stream ended"]
+        # The end of the body waits for the server to take it, like every
+        # send: the call has not returned, so no server calls it incomplete.
+        await anyio.wait_all_tasks_blocked()
+        assert not stream.finished.is_set()
+        stream.client.disconnected.set()  # the client leaves: the send returns
+        with anyio.fail_after(5):
+            await stream.finished.wait()
+    assert not stream.client.completed
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-async def test_send_timeout_also_bounds_a_stalled_ping() -> None:
-    client = FakeClient()
+async def test_a_stalled_client_that_reads_again_gets_a_clean_end() -> None:
+    async with anyio.create_task_group() as tg:
+        stream = StalledStream(tg, endless(anyio.Event()), 5, send_timeout=0.2, ping_interval=None)
+        with anyio.fail_after(5):
+            await stream.gone.wait()
+        stream.client.resume()
+        with anyio.fail_after(5):
+            await stream.finished.wait()
+    assert stream.client.completed
+    assert stream.client.body.endswith(b"\n\n")
+    assert [e.data for e in stream.client.events] == [
+        str(i) for i in range(len(stream.client.events))
+    ]
 
-    async def stall_after_first() -> None:
-        await client.wait_for(lambda: len(client.events) >= 1)
-        client.stall = True
+
+async def test_shutdown_ends_the_wait_for_a_stalled_client_within_a_second() -> None:
+    async with anyio.create_task_group() as tg:
+        stream = StalledStream(tg, endless(anyio.Event()), 5, send_timeout=0.2, ping_interval=None)
+        with anyio.fail_after(5):
+            await stream.gone.wait()
+        started = time.monotonic()
+        assert close_all_streams() == 1
+        with anyio.fail_after(5):
+            await stream.finished.wait()
+        took = time.monotonic() - started
+    assert 0.9 <= took < 3  # _FINAL_SEND_TIMEOUT: a server may take a moment to notice it stops
+    assert not stream.client.completed
+
+
+async def test_a_finished_stream_waits_for_a_stalled_client_to_take_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+
+    exhausted = anyio.Event()
+
+    async def three() -> AsyncIterator[int]:
+        for i in range(3):
+            yield i
+            await anyio.sleep(0.01)
+        exhausted.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stall_after_first)
+        stream = StalledStream(tg, three(), 3, send_timeout=0.2, ping_interval=None)
+        await exhausted.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert not stream.finished.is_set()
+        stream.client.resume()
+        with anyio.fail_after(5):
+            await stream.finished.wait()
+    assert stream.client.completed
+    assert [e.data for e in stream.client.events] == ["0", "1", "2"]
+    assert not stream.gone.is_set()  # nothing was dropped
+    assert dropped(caplog) == []
+
+
+async def test_send_timeout_also_bounds_a_stalled_ping(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    async with anyio.create_task_group() as tg:
+        options: dict[str, Any] = {"send_timeout": 0.1, "ping_interval": 0.05}
+        stream = StalledStream(tg, idle_after(1), 1, **options)
         with anyio.fail_after(3):
-            await run(
-                EventSourceResponse(idle_after(1), send_timeout=0.1, ping_interval=0.05), client
-            )
+            await stream.gone.wait()
+        assert dropped(caplog) == ["SSE client 127.0.0.1:1 stopped reading for 0.1 s; stream ended"]
+        stream.client.disconnected.set()
+
+
+async def test_a_server_cancelling_the_app_still_gets_the_end_of_the_body() -> None:
+    closed = anyio.Event()
+    client = FakeClient()
+    cancelled = False
+    async with anyio.create_task_group() as tg:
+
+        async def serve() -> None:
+            nonlocal cancelled
+            try:
+                await run(EventSourceResponse(endless(closed, 0.01), ping_interval=None), client)
+            except anyio.get_cancelled_exc_class():
+                cancelled = True
+                raise
+
+        tg.start_soon(serve)
+        await client.wait_for(lambda: len(client.events) >= 3)
+        tg.cancel_scope.cancel()  # a server's graceful timeout running out
+    assert cancelled
+    assert closed.is_set()
+    assert client.completed
+
+
+async def test_a_server_cancelling_the_app_waits_at_most_a_second_for_a_stalled_client() -> None:
+    async with anyio.create_task_group() as tg:
+        stream = StalledStream(tg, endless(anyio.Event()), 5, send_timeout=None, ping_interval=None)
+        await stream.stalled.wait()
+        await anyio.wait_all_tasks_blocked()
+        started = time.monotonic()
+        tg.cancel_scope.cancel()
+    assert 0.9 <= time.monotonic() - started < 3
+    assert not stream.client.completed
+
+
+def test_the_default_send_timeout_is_30_seconds() -> None:
+    assert EventSourceResponse([]).send_timeout == 30.0
+
+
+async def test_a_client_address_cannot_forge_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    client = FakeClient()
+    scope = {**http_scope(), "client": ("evil\nINFO forged line", 1)}
+    client.disconnected.set()
+    with anyio.fail_after(5):
+        await EventSourceResponse(idle_after(1))(scope, client.receive, client.send)
+    [line] = dropped(caplog)
+    assert "\n" not in line
+    assert line == "SSE client ('evil\\nINFO forged line', 1) disconnected; stream ended"
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def origins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origins]:
     plain = free_port()
     tls = ["--certfile", str(folder / "cert.pem"), "--keyfile", str(folder / "key.pem")]
     args = [*tls, "--insecure-bind", f"127.0.0.1:{plain}"]
-    with run_server("hypercorn", folder, app="tests.h2_app:app", args=args) as server:
+    with run_server("hypercorn", folder, app="tests.h2_app:app", options=args) as server:
         yield Origins(server, f"https://127.0.0.1:{server.port}", f"http://127.0.0.1:{plain}")
 
 
