@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -653,3 +654,115 @@ async def test_a_router_without_the_route_class_is_served_by_fastapi_sse() -> No
     async with connect(local, "/untyped") as stream:
         await stream.wait_complete()
         assert stream.received == b'data: {"a": 1}\n\n'  # json.dumps spacing: fastapi.sse's
+
+
+def readme_fastapi_example() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return readme.split("<!-- fastapi-example -->\n```python\n")[1].split("```\n<!-- /")[0]
+
+
+async def test_the_readme_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(readme_fastapi_example(), "README.md", "exec"), namespace)
+    async with connect(namespace["app"], "/items/stream") as stream:
+        events = [e async for e in stream]
+    assert [(e.event, e.data) for e in events] == [
+        ("message", '{"name":"Plumbus"}'),
+        ("done", "[DONE]"),
+    ]
+
+
+@pytest.mark.skipif(not HAS_FASTAPI_SSE, reason=NO_FASTAPI_SSE)
+def test_fastapi_knows_the_response_class_as_its_own() -> None:
+    import fastapi.sse
+    from starlette.responses import StreamingResponse
+
+    from sse_asgi.starlette import EventSourceResponse as StarletteResponse
+
+    assert issubclass(EventSourceResponse, fastapi.sse.EventSourceResponse)
+    assert issubclass(EventSourceResponse, StarletteResponse)
+    assert issubclass(
+        EventSourceResponse.with_options(ping_interval=5), fastapi.sse.EventSourceResponse
+    )
+    # fastapi.sse's own class, returned, is a StreamingResponse: chunks go out as they are.
+    assert issubclass(fastapi.sse.EventSourceResponse, StreamingResponse)
+
+
+@pytest.mark.skipif(not HAS_FASTAPI_SSE, reason=NO_FASTAPI_SSE)
+async def test_fastapi_sse_returned_sends_chunks_as_they_are() -> None:
+    import fastapi.sse
+
+    local = FastAPI()
+
+    @local.get("/raw")
+    async def raw() -> fastapi.sse.EventSourceResponse:
+        chunks: list[str | bytes] = [b"data: as is\n\n", "event: x\n"]
+        return fastapi.sse.EventSourceResponse(iter(chunks))
+
+    async with connect(local, "/raw") as stream:
+        await stream.wait_complete()
+        assert stream.received == b"data: as is\n\nevent: x\n"
+
+
+@pytest.mark.skipif(not HAS_FASTAPI_SSE, reason=NO_FASTAPI_SSE)
+def test_except_value_error_catches_both_libraries_invalid_fields() -> None:
+    import fastapi.sse
+    import pydantic
+
+    from sse_asgi import InvalidEventError
+
+    with pytest.raises(ValueError) as theirs:
+        fastapi.sse.ServerSentEvent(id="a\nb")
+    assert isinstance(theirs.value, pydantic.ValidationError)
+    with pytest.raises(ValueError) as mine:
+        ServerSentEvent(id="a\nb")
+    assert isinstance(mine.value, InvalidEventError)
+    assert mine.value.field == "id"
+
+
+@pytest.mark.skipif(not HAS_FASTAPI_SSE, reason=NO_FASTAPI_SSE)
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # fastapi.sse's streams left unclosed
+@pytest.mark.parametrize("raised", ["HTTPException", "ResponseValidationError"])
+async def test_fastapi_sse_stops_its_stream_after_a_200_head(raised: str) -> None:
+    # What the migration table says fastapi.sse does where sse-asgi differs
+    # (sse-asgi's side: DIFFERENCES in test_fastapi_compat.py).
+    import fastapi.sse
+
+    local = FastAPI()
+
+    @local.get("/stream", response_class=fastapi.sse.EventSourceResponse)
+    async def stream_route() -> AsyncIterable[Item]:
+        if raised == "HTTPException":
+            raise HTTPException(status_code=404)
+        yield {"name": "no price"}  # type: ignore[misc]
+
+    streams = []
+    with pytest.raises(Exception) as info:  # an exception group, from fastapi.sse's task group
+        async with connect(local, "/stream") as stream:
+            streams.append(stream)
+    assert raised in repr(info.value)
+    [stream] = streams
+    assert (stream.status, stream.received, stream.complete) == (200, b"", False)
+
+
+@pytest.mark.skipif(
+    not (0, 135) <= FASTAPI_RELEASE < (0, 140, 8),
+    reason="fastapi.sse drops an included route's item type in 0.135 to 0.140.7",
+)
+async def test_fastapi_sse_drops_the_item_type_through_include_router_in_some_releases() -> None:
+    # The README's note: sse-asgi validates there (test_fastapi_compat runs on these releases).
+    import fastapi.sse
+
+    local = FastAPI()
+    router = APIRouter()
+
+    @router.get("/items", response_class=fastapi.sse.EventSourceResponse)
+    async def items() -> AsyncIterable[Item]:
+        yield {"name": "a", "price": 1, "secret": "s3cr3t"}  # type: ignore[misc]
+
+    local.include_router(router)
+    async with connect(local, "/items") as stream:
+        await stream.wait_complete()
+    assert b"s3cr3t" in stream.received
+    content = local.openapi()["paths"]["/items"]["get"]["responses"]["200"]["content"]
+    assert "contentSchema" not in content["text/event-stream"]["itemSchema"]["properties"]["data"]

@@ -371,3 +371,10 @@ def test_the_docstring_examples_run() -> None:
 
     failed, attempted = doctest.testmod(sse_asgi._json)
     assert (failed, attempted >= 5) == (0, True)
+
+
+def test_keys_fastapi_drops_are_kept() -> None:
+    # FastAPI's jsonable_encoder drops keys starting with "_sa" (its SQLAlchemy
+    # guard); dropping data is not a value to copy (the README's table says so).
+    assert dumps({"_sample_rate": 44100, None: 1}) == b'{"_sample_rate":44100,"null":1}'
+    assert ServerSentEvent(data={"_sa": 1}).encode() == b'data: {"_sa":1}\n\n'
