@@ -208,6 +208,11 @@ def dumps_by_alias(value: Any) -> bytes:
         >>> dumps_by_alias(Person(fullName="Ada"))
         b'{"fullName":"Ada"}'
     """
+    if type(value) in ORJSON_NATIVE:  # the per-item hot path: one call into orjson
+        try:
+            return _orjson_dumps(value, default=json_default, option=_PASSTHROUGH_DATETIME)
+        except TypeError:
+            return _fallback(value, _BY_ALIAS)
     return _dumps(value, _BY_ALIAS)
 
 

@@ -766,3 +766,34 @@ async def test_fastapi_sse_drops_the_item_type_through_include_router_in_some_re
     assert b"s3cr3t" in stream.received
     content = local.openapi()["paths"]["/items"]["get"]["responses"]["200"]["content"]
     assert "contentSchema" not in content["text/event-stream"]["itemSchema"]["properties"]["data"]
+
+
+@pytest.mark.skipif(
+    FASTAPI_VERSION < (0, 137), reason="FastAPI includes routers by context from 0.137"
+)
+def test_the_inclusion_context_is_found() -> None:
+    # Without it, an included route that inherits the response class would
+    # be served by fastapi.sse's engine (correctly, but not by sse-asgi):
+    # a FastAPI that renames it must fail here, not go unnoticed.
+    import sse_asgi.fastapi
+
+    assert sse_asgi.fastapi._INCLUSION is not None
+
+
+async def test_inherited_routes_are_served_by_sse_asgi_at_every_level() -> None:
+    local = FastAPI(default_response_class=EventSourceResponse.with_options(ping_interval=0.05))
+    local.router.route_class = EventSourceRoute
+    parent = APIRouter(prefix="/parent", route_class=EventSourceRoute)
+    child = APIRouter(prefix="/child", route_class=EventSourceRoute)
+
+    @child.get("/untyped")
+    async def untyped():  # type: ignore[no-untyped-def]
+        yield {"a": [1, 2]}
+        await anyio.sleep(10)
+
+    parent.include_router(child)
+    local.include_router(parent, prefix="/api")
+    with anyio.fail_after(5):
+        async with connect(local, "/api/parent/child/untyped") as stream:
+            await stream.wait_received(b": ping\n\n")  # sse-asgi's option
+            assert stream.received.startswith(b'data: {"a":[1,2]}\n\n')  # compact: sse-asgi's
