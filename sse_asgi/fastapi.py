@@ -82,6 +82,8 @@ __all__ = [
     "format_sse_event",
 ]
 
+_UNSET: Any = object()  # "not given", where None means something
+
 #: The keep-alive comment sent after 15 s without an event (``fastapi.sse``'s,
 #: and the default of :class:`EventSourceResponse`'s ``ping_interval`` and
 #: ``ping_comment``).
@@ -181,7 +183,7 @@ class EventSourceRoute(APIRoute):
             kwargs = _emulated_openapi_kwargs(kwargs, response_class, item_type)
         super().__init__(path, endpoint, **kwargs)
         if emulate:
-            self.openapi_extra = _emulated_openapi_extra(self, item_type)
+            self.openapi_extra = _emulated_openapi_extra(self, self.openapi_extra, item_type)
         if item_type is not _UNSET and item_type is not None:
             # Keep the model undeclared, so that every inclusion of this
             # route (a new route before FastAPI 0.137, an inclusion context
@@ -291,7 +293,6 @@ _STREAM_ORIGINS = {
     collections.abc.Iterator,
     collections.abc.Generator,
 }
-_UNSET: Any = object()
 # FastAPI >= 0.134 reads stream annotations itself (JSON Lines, then SSE).
 _FASTAPI_KNOWS_STREAMS = hasattr(fastapi.dependencies.utils, "get_stream_item_type")
 
@@ -421,11 +422,13 @@ def _emulated_openapi_kwargs(
     return kwargs
 
 
-def _emulated_openapi_extra(route: APIRoute, item_type: Any) -> dict[str, Any] | None:
-    """The route's ``openapi_extra`` plus the ``text/event-stream`` response of fastapi.sse."""
+def _emulated_openapi_extra(
+    route: APIRoute, extra: dict[str, Any] | None, item_type: Any
+) -> dict[str, Any] | None:
+    """``extra`` with the ``text/event-stream`` response fastapi.sse documents."""
     status_code = route.status_code
     if not is_body_allowed_for_status_code(status_code):
-        return route.openapi_extra
+        return extra
     item_schema = copy.deepcopy(_EVENT_SCHEMA)
     if item_type not in (_UNSET, None):
         item_schema["properties"]["data"] = {
@@ -434,13 +437,23 @@ def _emulated_openapi_extra(route: APIRoute, item_type: Any) -> dict[str, Any] |
             "contentSchema": _content_schema(item_type, route.unique_id),
         }
         item_schema["required"] = ["data"]
-    content = {"content": {"text/event-stream": {"itemSchema": item_schema}}}
-    extra = {"responses": {str(status_code or 200): content}}
-    return _merge(route.openapi_extra or {}, extra)
+    # Replaced, not merged: a route FastAPI copies (include_router before
+    # 0.137) brings the extra it read here.
+    merged = copy.deepcopy(extra or {})
+    response = merged.setdefault("responses", {}).setdefault(str(status_code or 200), {})
+    response.setdefault("content", {}).setdefault("text/event-stream", {})["itemSchema"] = (
+        item_schema
+    )
+    return merged
 
 
 def _content_schema(item_type: Any, unique_id: str) -> dict[str, Any]:
-    """The item's schema as FastAPI >= 0.135 writes it: models as $refs into components."""
+    """The item's schema as FastAPI >= 0.135 writes it: models as $refs into components.
+
+    A model's name in components is the one pydantic gives it (its class
+    name): FastAPI renames two different models of the same name in one
+    app, which this cannot see (FastAPI < 0.135 only; see the README).
+    """
     generator = GenerateJsonSchema(ref_template=_REF_TEMPLATE)
     mapping, _ = generator.generate_definitions(
         [("item", "serialization", TypeAdapter(item_type).core_schema)]
@@ -476,13 +489,3 @@ def _unmarked(response_class: Any) -> Any:
         if marker is response_class:
             return original
     return response_class
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
