@@ -226,11 +226,12 @@ class EventSourceRoute(APIRoute):
             "strict_content_type": getattr(route, "strict_content_type", None),
             "form_limits": getattr(self, "form_limits", None),
         }
-        accepted = _ROUTE_PARAMETERS
+        # Only what this FastAPI's APIRoute takes (strict_content_type and
+        # form_limits are newer than 0.100).
         handler = APIRoute(
             route.path,
             endpoint,
-            **{key: value for key, value in options.items() if key in accepted},
+            **{key: value for key, value in options.items() if key in _ROUTE_PARAMETERS},
         )
         return handler.get_route_handler()
 
