@@ -1,10 +1,31 @@
-"""Serialization: Python values to compact UTF-8 JSON bytes.
+"""Serialization: Python values to compact UTF-8 JSON bytes, with FastAPI's values.
+
+The yardstick is what ``fastapi.sse`` sends, so that switching changes no
+value a client receives (only the spacing: ours is compact UTF-8):
+
+- a pydantic model as the whole of ``ServerSentEvent.data`` is serialized like
+  ``model.model_dump_json()`` (:func:`dumps`); as an untyped item of a FastAPI
+  stream, by alias (:func:`dumps_by_alias`), as FastAPI's
+  ``jsonable_encoder`` does;
+- everything else gets the values of ``json.dumps(jsonable_encoder(value))``
+  with non-finite floats as ``null``: models inside containers by alias,
+  ``Decimal`` as an int or a float, ``timedelta`` as seconds, sets and
+  tuples as lists, datetimes in ISO format, and non-``str`` dict keys
+  converted as ``json.dumps`` converts them (``None`` -> ``"null"``,
+  ``True`` -> ``"true"``, ``float("inf")`` -> ``"Infinity"``, ``1.5`` ->
+  ``"1.5"``).
 
 orjson does the common cases (dicts, lists, str, numbers, dataclasses,
-datetime, UUID, Enum) in native code; pydantic models are handed to their own
-Rust serializer and spliced in as ``orjson.Fragment`` so they never take a
-dict round-trip. Anything neither knows natively (Decimal, set, timedelta,
-big ints, non-str dict keys, ...) falls back to ``pydantic_core.to_json``.
+datetime, UUID, Enum) in native code; :func:`json_default`, its hook, splices
+nested models in as ``orjson.Fragment`` and converts the types orjson does
+not know. What orjson refuses (non-``str`` keys, ints beyond 64 bits, lone
+surrogates) goes to :func:`json_fallback`, a Python walk with
+``jsonable_encoder``'s rules.
+
+Two things ``jsonable_encoder`` does are deliberately left out: it drops
+dict keys that start with ``"_sa"`` (its SQLAlchemy guard) and serializes
+unknown objects through ``vars()``; here keys are never dropped and unknown
+objects raise :class:`TypeError`.
 
 Every output is a single line: compact JSON escapes CR and LF inside strings,
 which is what lets the encoder put it on one ``data:`` line unchanged.
@@ -13,13 +34,24 @@ which is what lets the encoder put it on one ``data:`` line unchanged.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import enum
 import inspect
-from collections.abc import Callable, Iterator
+import ipaddress
+import json
+import math
+import re
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import PurePath
+from types import GeneratorType
 from typing import Any
 
 import orjson
 import pydantic_core
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, NameEmail, SecretBytes, SecretStr, TypeAdapter
 
 from ._errors import InvalidEventError, describe_char
 
@@ -27,12 +59,17 @@ __all__ = [
     "MODEL_OPTIONS",
     "ORJSON_NATIVE",
     "dumps",
+    "dumps_by_alias",
     "item_serializer",
     "json_default",
     "json_fallback",
 ]
 
 _Fragment = orjson.Fragment
+_orjson_dumps = orjson.dumps
+# Datetimes to json_default, which writes isoformat() as FastAPI does: orjson
+# drops the seconds of a UTC offset that has them (old local mean times).
+_PASSTHROUGH_DATETIME = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _model_json_options() -> dict[str, Any]:
@@ -43,125 +80,290 @@ def _model_json_options() -> dict[str, Any]:
     return {} if default is None else {"by_alias": default}
 
 
-def _fallback_options() -> dict[str, Any]:
-    # NaN as null, like orjson -- where pydantic-core has the option.
-    try:
-        pydantic_core.to_json(float("nan"), inf_nan_mode="null")
-    except TypeError:
-        return {}
-    return {"inf_nan_mode": "null"}
-
-
+#: How a model that is the whole of ``ServerSentEvent.data`` is serialized.
 MODEL_OPTIONS = _model_json_options()
-_FALLBACK_OPTIONS = _fallback_options()
+# How every other model is: FastAPI's jsonable_encoder dumps by alias.
+_BY_ALIAS: dict[str, Any] = {"by_alias": True}
 # Exact types orjson serializes itself: checked first, as a set lookup, because a
 # failed attribute lookup on them (looking for a pydantic serializer) is slow.
 ORJSON_NATIVE = frozenset({dict, list, str, int, float, bool, tuple, type(None)})
-_to_json = pydantic_core.to_json
+
+
+def _decimal(value: Decimal) -> int | float:
+    # jsonable_encoder's rule: an int when there is no fractional exponent.
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
+
+def _isoformat(value: datetime.date | datetime.time) -> str:
+    return value.isoformat()
+
+
+def _pattern(value: re.Pattern[Any]) -> Any:
+    return value.pattern
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise _not_serializable(value, " (not UTF-8)") from None
+
+
+# The leaf conversions of FastAPI's jsonable_encoder, by type; subclasses are
+# found through _LEAF_BASES (the order matters only for classes with two bases).
+_LEAVES: dict[type, Callable[[Any], Any]] = {
+    bytes: _text,
+    datetime.datetime: _isoformat,
+    datetime.date: _isoformat,
+    datetime.time: _isoformat,
+    datetime.timedelta: datetime.timedelta.total_seconds,
+    Decimal: _decimal,
+    uuid.UUID: str,
+    re.Pattern: _pattern,
+    ipaddress.IPv4Address: str,
+    ipaddress.IPv4Interface: str,
+    ipaddress.IPv4Network: str,
+    ipaddress.IPv6Address: str,
+    ipaddress.IPv6Interface: str,
+    ipaddress.IPv6Network: str,
+    NameEmail: str,
+    SecretStr: str,
+    SecretBytes: str,
+    pydantic_core.Url: str,
+    pydantic_core.MultiHostUrl: str,
+}
+_LEAF_BASES = tuple(_LEAVES)
+_SEQUENCES = (list, tuple, set, frozenset, deque, GeneratorType)
+_UNKNOWN = object()
+
+
+def _leaf(value: Any) -> Any:
+    """``value`` as jsonable_encoder turns a non-container into JSON, or ``_UNKNOWN``."""
+    convert = _LEAVES.get(type(value))
+    if convert is None:
+        if isinstance(value, PurePath):
+            return str(value)
+        if isinstance(value, pydantic_core.PydanticUndefinedType):
+            return None
+        convert = next((_LEAVES[base] for base in _LEAF_BASES if isinstance(value, base)), None)
+        if convert is None:
+            return _UNKNOWN
+    return convert(value)
 
 
 def json_default(value: Any) -> Any:
-    """orjson's ``default`` hook: pydantic models as a pre-serialized fragment."""
+    """orjson's ``default`` hook: what orjson does not know, converted as FastAPI does.
+
+    A pydantic model (nested: a top-level one never gets here) becomes its
+    own JSON by alias, spliced in as an ``orjson.Fragment``; ``Decimal``,
+    ``timedelta``, sets, ``bytes``, paths, IP addresses and friends become
+    what ``jsonable_encoder`` makes of them; anything else raises
+    :class:`TypeError`, which sends :func:`dumps` to :func:`json_fallback`.
+    """
     serializer = getattr(type(value), "__pydantic_serializer__", None)
     if serializer is not None:
-        return _Fragment(serializer.to_json(value, **MODEL_OPTIONS))
-    # orjson turns this into its own TypeError, which sends dumps() to the
-    # pydantic fallback that knows Decimal, set, timedelta and friends.
-    raise TypeError
+        return _Fragment(serializer.to_json(value, **_BY_ALIAS))
+    if isinstance(value, _SEQUENCES):  # set, frozenset, deque, generator, named tuple
+        return list(value)
+    if isinstance(value, float):  # a float subclass
+        return float(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    converted = _leaf(value)
+    if converted is _UNKNOWN:
+        raise TypeError
+    return converted
 
 
 def dumps(value: Any) -> bytes:
-    """Serialize ``value`` to compact UTF-8 JSON (no ASCII escaping).
+    """Serialize ``value`` to compact UTF-8 JSON (no ASCII escaping), as ``fastapi.sse`` does.
 
-    Raises :class:`TypeError` naming the type when ``value`` (or something
-    inside it) is not JSON-serializable, and :class:`InvalidEventError` for a
-    string that cannot be UTF-8 encoded (a lone surrogate).
+    A pydantic model is serialized like its ``model_dump_json()``; any other
+    value gets the JSON value ``fastapi.sse`` sends for it (see the module
+    docstring). Raises :class:`TypeError` naming the type when ``value`` (or
+    something inside it) is not JSON-serializable, and
+    :class:`InvalidEventError` for a string that cannot be UTF-8 encoded (a
+    lone surrogate).
 
     Example::
 
-        >>> dumps({"msg": "héllo", "n": 1})
-        b'{"msg":"h\\xc3\\xa9llo","n":1}'
+        >>> dumps({"msg": "héllo", None: 1, 2.5: float("inf")})
+        b'{"msg":"h\\xc3\\xa9llo","null":1,"2.5":null}'
     """
+    return _dumps(value, MODEL_OPTIONS)
+
+
+def dumps_by_alias(value: Any) -> bytes:
+    """:func:`dumps`, with a model at the top serialized by alias too.
+
+    This is what ``fastapi.sse`` does with an item of a stream whose type is
+    not declared (``jsonable_encoder``, which dumps models by alias).
+
+    Example::
+
+        >>> from pydantic import Field
+        >>> class Person(BaseModel):
+        ...     full_name: str = Field(alias="fullName")
+        >>> dumps_by_alias(Person(fullName="Ada"))
+        b'{"fullName":"Ada"}'
+    """
+    if type(value) in ORJSON_NATIVE:  # the per-item hot path: one call into orjson
+        try:
+            return _orjson_dumps(value, default=json_default, option=_PASSTHROUGH_DATETIME)
+        except TypeError:
+            return _fallback(value, _BY_ALIAS)
+    return _dumps(value, _BY_ALIAS)
+
+
+# Compact JSON never contains a raw line break: an item encoder needs no check.
+dumps_by_alias.single_line = True  # type: ignore[attr-defined]
+
+
+def _dumps(value: Any, model_options: dict[str, Any]) -> bytes:
     if type(value) not in ORJSON_NATIVE:
         # A model at the top (the common case of a typed stream) goes straight
         # to its own serializer: through orjson's default hook it costs ~1 µs more.
         serializer = getattr(type(value), "__pydantic_serializer__", None)
         if serializer is not None:
             try:
-                return serializer.to_json(value, **MODEL_OPTIONS)  # type: ignore[no-any-return]
+                return serializer.to_json(value, **model_options)  # type: ignore[no-any-return]
             except pydantic_core.PydanticSerializationError:
-                return json_fallback(value)
+                return _fallback(value, model_options)
     try:
-        return orjson.dumps(value, default=json_default)
+        return _orjson_dumps(value, default=json_default, option=_PASSTHROUGH_DATETIME)
     except TypeError:
-        return json_fallback(value)
+        return _fallback(value, model_options)
 
 
 def json_fallback(value: Any) -> bytes:
-    """What :func:`dumps` does when orjson or a model's serializer cannot: pydantic-core."""
+    """What :func:`dumps` does when orjson or a model's serializer cannot: a Python walk.
+
+    Converts ``value`` with FastAPI's ``jsonable_encoder`` rules (dict keys
+    included), then writes the result.
+    """
+    return _fallback(value, MODEL_OPTIONS)
+
+
+def _fallback(value: Any, model_options: dict[str, Any]) -> bytes:
     try:
-        return _to_json(value, **_FALLBACK_OPTIONS)
-    except pydantic_core.PydanticSerializationError:
-        surrogate = _find_surrogate(value)
-        if surrogate is not None:
-            raise InvalidEventError(
-                "data",
-                f"contains {describe_char(surrogate)}, which cannot be encoded as UTF-8",
-            ) from None
+        tree = _jsonable(value, model_options)
+    except RecursionError:
         raise TypeError(
-            f"ServerSentEvent.data is not JSON serializable: {_culprit(value)}"
+            "ServerSentEvent.data is not JSON serializable: nested too deeply"
+        ) from None
+    try:
+        return _orjson_dumps(tree)
+    except TypeError:
+        pass  # ints beyond 64 bits, lone surrogates, more than 255 levels
+    text = json.dumps(tree, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        char = describe_char(exc.object[exc.start])
+        raise InvalidEventError(
+            "data", f"contains {char}, which cannot be encoded as UTF-8"
         ) from None
 
 
-def _culprit(value: Any) -> str:
-    """Name the innermost value nothing can serialize (error path only)."""
-    for leaf in _walk(value, into_objects=False):
-        if isinstance(leaf, str):
-            continue
-        try:
-            _to_json(leaf, **_FALLBACK_OPTIONS)
-        except pydantic_core.PydanticSerializationError:
-            return f"object of type {type(leaf).__qualname__!r}"
-    return f"object of type {type(value).__qualname__!r}"
+def _not_serializable(value: Any, detail: str = "") -> TypeError:
+    kind = type(value).__qualname__
+    return TypeError(
+        f"ServerSentEvent.data is not JSON serializable: object of type {kind!r}{detail}"
+    )
 
 
-def _find_surrogate(value: Any) -> str | None:
-    """The first lone surrogate in a string inside ``value`` (error path only)."""
-    for leaf in _walk(value, into_objects=True):
-        if isinstance(leaf, str):
-            for char in leaf:
-                if 0xD800 <= ord(char) <= 0xDFFF:
-                    return char
-    return None
+def _model_data(value: Any, options: dict[str, Any]) -> Any:
+    """A model as JSON-ready Python: ``model_dump(mode="json")``, as jsonable_encoder does."""
+    try:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", **options)
+        # Anything else with a pydantic serializer: its JSON, read back.
+        serializer = type(value).__pydantic_serializer__
+        return json.loads(serializer.to_json(value, **options))
+    except pydantic_core.PydanticSerializationError as exc:
+        raise _not_serializable(value, f" ({exc})") from None
 
 
-def _walk(value: Any, *, into_objects: bool) -> Iterator[Any]:
-    """The leaves of ``value``: what is not a container (or, with ``into_objects``,
-    not a model or dataclass instance either). Walks what the serializers walk
-    -- never arbitrary objects' attributes (a class's are a maze) -- and each
-    object once.
+def _jsonable(value: Any, model_options: dict[str, Any] = _BY_ALIAS) -> Any:
+    """``value`` as JSON-ready Python, by FastAPI's ``jsonable_encoder`` rules.
+
+    The result holds only dicts with ``str`` keys, lists, str, int, bool,
+    None and finite floats. The checks run in jsonable_encoder's order.
     """
-    stack, seen = [value], set()
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-            continue
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack += list(item)
-        elif (
-            into_objects
-            and not isinstance(item, type)
-            and (isinstance(item, BaseModel) or dataclasses.is_dataclass(item))
-        ):
-            stack += list(vars(item).values())
-        else:
-            yield item
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return _object(value)
+    if kind is list:
+        return [_jsonable(item) for item in value]
+    if getattr(kind, "__pydantic_serializer__", None) is not None and not (
+        dataclasses.is_dataclass(value)
+    ):
+        return _jsonable(_model_data(value, model_options))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return _object({field.name: getattr(value, field.name) for field in fields})
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, (str, int)):  # subclasses; bool is an int
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return _object(value)
+    if isinstance(value, _SEQUENCES):
+        return [_jsonable(item) for item in value]
+    converted = _leaf(value)
+    if converted is not _UNKNOWN:
+        return _jsonable(converted)
+    if isinstance(value, Mapping):
+        return _object(dict(value))
+    raise _not_serializable(value)
+
+
+def _object(value: dict[Any, Any]) -> dict[str, Any]:
+    # Two steps, as FastAPI takes them: keys converted to JSON-ready values
+    # (equal ones merge, as in any dict), then written as json.dumps writes keys.
+    converted = {_key_value(key): _jsonable(item) for key, item in value.items()}
+    return {_key_text(key): item for key, item in converted.items()}
+
+
+def _key_value(key: Any) -> Any:
+    """A dict key as jsonable_encoder converts it (floats kept, even non-finite ones)."""
+    if isinstance(key, enum.Enum):
+        return key.value
+    if isinstance(key, (str, int, float)) or key is None:
+        return key
+    converted = _leaf(key)
+    return key if converted is _UNKNOWN else converted
+
+
+def _key_text(key: Any) -> str:
+    """A JSON-ready key as ``json.dumps`` writes it."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    if isinstance(key, float):
+        if math.isnan(key):
+            return "NaN"
+        if math.isinf(key):
+            return "Infinity" if key > 0 else "-Infinity"
+        return float.__repr__(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(
+        "ServerSentEvent.data is not JSON serializable: dict keys must be str, int, float, "
+        f"bool or None, not {type(key).__qualname__!r}"
+    )
 
 
 def item_serializer(

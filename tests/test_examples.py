@@ -149,9 +149,15 @@ async def test_items_updates_carry_event_id_and_retry() -> None:
 
 
 def test_items_openapi_documents_the_item_schema() -> None:
-    content = items.app.openapi()["paths"]["/items/stream"]["get"]["responses"]["200"]["content"]
+    document = items.app.openapi()
+    content = document["paths"]["/items/stream"]["get"]["responses"]["200"]["content"]
     schema = content["text/event-stream"]["itemSchema"]["properties"]["data"]["contentSchema"]
-    assert set(schema["properties"]) == {"name", "price", "description"}
+    assert schema == {"$ref": "#/components/schemas/Item"}
+    assert set(document["components"]["schemas"]["Item"]["properties"]) == {
+        "name",
+        "price",
+        "description",
+    }
 
 
 # -- log_tail.py: Starlette, raw_data, a sync generator ---------------------------------
