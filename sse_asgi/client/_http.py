@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import httpx
 
 from ._errors import EventSourceError
-from ._state import StreamState
+from ._state import StreamState, is_event_stream
 
 __all__ = [
     "ERROR_BODY_LIMIT",
+    "ERROR_BODY_WAIT",
     "RETRYABLE",
     "build_request",
+    "check_redirects",
     "connection_failure",
     "redirected_url",
 ]
 
 #: Errors that a new connection may cure: a dropped or refused connection, a
-#: silent one (``read_timeout``), a body cut mid-chunk or mis-encoded. The
-#: others (an unsupported scheme, too many redirects, a request httpx itself
-#: finds invalid) fail the same way every time, so they are raised at once.
+#: silent one (``read_timeout``), a body cut mid-chunk or mis-encoded (httpx
+#: finds some, ``zlib`` the rest). The others (an unsupported scheme, too
+#: many redirects, a request httpx itself finds invalid) fail the same way
+#: every time, so they are raised at once.
 RETRYABLE: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
     httpx.ProxyError,
     httpx.DecodingError,
+    zlib.error,
 )
 
 #: Bytes of a failed response's body kept in :class:`EventSourceError`.
 ERROR_BODY_LIMIT = 64 * 1024
+
+#: Seconds spent reading a failed response's body, whatever ``read_timeout``
+#: is: the status is known, and a body that keeps coming (a stream sent with
+#: the wrong ``Content-Type``) must not hold the error back.
+ERROR_BODY_WAIT = 1.0
 
 
 def build_request(
@@ -52,12 +62,26 @@ def build_request(
     )  # fmt: skip
 
 
-def redirected_url(response: httpx.Response) -> str | None:
-    """Where redirects led, if they did and stayed on the first URL's origin; else ``None``."""
-    if not response.history:
-        return None
-    first, final = response.history[0].request.url, response.url
-    if (first.scheme, first.host, first.port) != (final.scheme, final.host, final.port):
+def check_redirects(
+    client: httpx.Client | httpx.AsyncClient, history: list[httpx.Response]
+) -> None:
+    """Raise ``httpx.TooManyRedirects`` past the client's ``max_redirects``, as httpx does.
+
+    The clients follow redirects themselves, closing each redirect unread:
+    httpx reads a redirect's whole body into memory first, however large.
+    """
+    if len(history) > client.max_redirects:
+        raise httpx.TooManyRedirects(
+            "Exceeded maximum allowed redirects.", request=history[-1].next_request
+        )
+
+
+def redirected_url(first: httpx.URL, response: httpx.Response) -> str | None:
+    """Where redirects from ``first`` led, if they stayed on its origin; else ``None``."""
+    final = response.url
+    if final == first or (first.scheme, first.host, first.port) != (
+        final.scheme, final.host, final.port,
+    ):  # fmt: skip
         return None
     return str(final)
 
@@ -65,11 +89,14 @@ def redirected_url(response: httpx.Response) -> str | None:
 def connection_failure(response: httpx.Response, body: bytes) -> EventSourceError:
     """The error for a response that cannot open the stream."""
     status = response.status_code
-    if status == 200:
-        content_type = response.headers.get("content-type")
-        reason = f"HTTP 200 with Content-Type {content_type!r}, not text/event-stream"
-    else:
+    content_type = response.headers.get("content-type")
+    content_encoding = response.headers.get("content-encoding")
+    if status != 200:
         reason = f"HTTP {status} {response.reason_phrase}".rstrip()
+    elif not is_event_stream(content_type):
+        reason = f"HTTP 200 with Content-Type {content_type!r}, not text/event-stream"
+    else:  # the one other reason a 200 fails
+        reason = f"HTTP 200 with Content-Encoding {content_encoding!r}, not gzip or deflate"
     return EventSourceError(
         reason, status=status, headers=response.headers, url=str(response.url), body=body
     )
