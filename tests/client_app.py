@@ -77,6 +77,12 @@ def gzip(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def gzip_flushed(data: bytes) -> bytes:
+    """The start of a gzip stream: ``data``, flushed, and no end."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
 #: 16 MiB of events, gzipped twice: about 16 KiB on the wire.
 BOMB_EVENTS = 16 * 1024 * 1024 // len(b"data: x\n\n")
 BOMB = gzip(gzip(b"data: x\n\n" * BOMB_EVENTS))
@@ -187,6 +193,16 @@ SCENARIOS: dict[str, Scenario] = {
         (Step((BOMB,), headers=((b"content-encoding", b"gzip, gzip"),)),),
     ),
     "brotli": Scenario((Step((b"data: x\n\n",), headers=((b"content-encoding", b"br"),)),)),
+    # A gzip stream that turns to garbage: a broken connection, so reconnect.
+    "gzip_corrupt": Scenario(
+        (
+            Step(
+                (gzip_flushed(R + b"id: 1\ndata: a\n\nid: 2\ndata: cut"), 0.2, b"\xff" * 64),
+                headers=((b"content-encoding", b"gzip"),),
+            ),
+            stream(R + b"data: b\n\n"),
+        )
+    ),
     # A redirect whose body never ends: httpx would read it all before following.
     "redirect_endless_body": Scenario(
         (

@@ -537,6 +537,15 @@ def test_compressed_streams_are_read(
     assert requests_seen(server, key)[0]["accept_encoding"] == "gzip, deflate"
 
 
+def test_a_corrupt_compressed_body_is_a_broken_connection(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "gzip_corrupt")
+    run = consume(flavor, url)
+    assert (run.error, run.seen) == (None, [("message", "a", "1"), ("message", "b", "1")])
+    assert (last_event_ids(server, key), delays) == ([None, "1", "1"], [0.02, 0.02])
+
+
 def test_a_compression_bomb_is_read_in_bounded_memory(server: RunningServer, flavor: str) -> None:
     """16 MiB of events gzipped twice (169 bytes on the wire): never expanded all at once."""
     url, _ = scenario_url(server, "gzip_bomb")
