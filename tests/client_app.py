@@ -9,7 +9,8 @@ going silent. ``/redirect/<name>?key=K`` redirects (307) to the scenario,
 ``/cross-origin/<name>?key=K`` (301) to it on ``localhost`` instead of
 ``127.0.0.1``: another origin. ``/stats?key=K`` returns the requests seen
 for ``K`` (path, host, method, ``Last-Event-ID``, ``Accept``,
-``Accept-Encoding``, ``Cache-Control``, ``Pragma``, ``Authorization``, body)
+``Accept-Encoding``, ``Cache-Control``, ``Pragma``, ``Authorization``,
+``Cookie``, body)
 as JSON, ``/disconnects?key=K`` how many silent responses saw their client
 leave; ``/`` serves the browser tests' page, so the browser's streams are
 same-origin.
@@ -49,7 +50,8 @@ class Step:
     #: error, so the server never sends the last chunk); "hang": silence
     #: until the client leaves.
     end: Literal["eof", "drop", "hang"] = "eof"
-    #: More response headers; ``{key}`` in a value is replaced by the key.
+    #: More response headers; ``{key}`` in a value is replaced by the key,
+    #: ``{n}`` by the request's number (0 for the first).
     headers: tuple[tuple[bytes, bytes], ...] = ()
     #: False: not even the response head is sent; silence until the client leaves.
     head: bool = True
@@ -226,6 +228,19 @@ SCENARIOS: dict[str, Scenario] = {
     "slow_error_500": Scenario(
         (Step((b"starting...",), status=500, content_type=b"text/plain", end="hang"),)
     ),
+    # Every response sets 100 new cookies, and one too large to keep.
+    "cookie_flood": Scenario(
+        tuple(
+            Step(
+                (R + b"data: x\n\n",),
+                headers=(
+                    *((b"set-cookie", b"c{n}_%d=v" % i) for i in range(100)),
+                    (b"set-cookie", b"big{n}=" + b"v" * 5000),
+                ),
+            )
+            for _ in range(3)
+        )
+    ),
     # A retry field that does not fit a float, in milliseconds.
     "huge_retry": Scenario((stream(b"retry: " + b"9" * 400 + b"\nid: 1\ndata: x\n\n"),)),
     # Ids no HTTP header can carry, or not UTF-8 on the wire.
@@ -282,12 +297,15 @@ async def _send_head(send: Send, status: int, headers: list[tuple[bytes, bytes]]
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
-async def _run_step(step: Step, receive: Receive, send: Send, requests: Requests, key: str) -> None:
+async def _run_step(
+    step: Step, receive: Receive, send: Send, requests: Requests, key: str, n: int
+) -> None:
     if not step.head:
         await _wait_for_disconnect(receive, requests)
         return
     headers = [] if step.content_type is None else [(b"content-type", step.content_type)]
-    headers += [(name, value.replace(b"{key}", key.encode())) for name, value in step.headers]
+    for name, value in step.headers:
+        headers.append((name, value.replace(b"{key}", key.encode()).replace(b"{n}", b"%d" % n)))
     await _send_head(send, step.status, headers)
     for part in step.parts:
         if isinstance(part, float):
@@ -340,6 +358,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             "cache_control": _header(scope, b"cache-control"),
             "pragma": _header(scope, b"pragma"),
             "authorization": _header(scope, b"authorization"),
+            "cookie": _header(scope, b"cookie"),
             "body": (await read_body(receive)).decode("utf-8", "replace"),
         }
     )
@@ -362,7 +381,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     # The n-th request for this key and scenario gets step n.
     n = sum(1 for r in requests if r["path"] == path) - 1
     step = scenario.steps[n] if n < len(scenario.steps) else scenario.after
-    await _run_step(step, receive, send, stats, key)
+    await _run_step(step, receive, send, stats, key, n)
 
 
 # -- for the tests: the server, and what it saw ----------------------------------------------

@@ -31,6 +31,7 @@ from sse_asgi.client import (
     _async,
     _sync,
 )
+from sse_asgi.client._http import MAX_COOKIE_SIZE, MAX_COOKIES
 from sse_asgi.client._state import StreamState, reconnect_delay
 
 from .client_app import (
@@ -614,6 +615,21 @@ def test_a_cross_origin_redirect_drops_authorization_each_time(
     hops = [("/cross-origin/resume", "127.0.0.1", sent), ("/scenario/resume", "localhost", None)]
     assert seen == [(*hop, resume) for resume in (None, "2", "3") for hop in hops]
     assert run.source.url == url
+
+
+def test_cookies_set_on_every_reconnection_are_bounded(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    """Our own client keeps RFC 6265's minimums as maximums: 50 cookies of 4 KiB."""
+    url, key = scenario_url(server, "cookie_flood")
+    run = consume(flavor, url)
+    assert [e.data for e in run.events] == ["x", "x", "x"]
+    jars = [r["cookie"] for r in requests_seen(server, key)]
+    assert jars[0] is None
+    sent = [set(jar.split("; ")) for jar in jars[1:]]
+    assert [len(cookies) for cookies in sent] == [MAX_COOKIES] * 3
+    assert sent[0] == sent[1] == sent[2]  # the first 50 kept; none of the big ones
+    assert all(len(cookie) < MAX_COOKIE_SIZE for cookie in sent[0])
 
 
 def test_retry_0_and_instant_closes_back_off_instead_of_storming(

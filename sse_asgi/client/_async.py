@@ -19,6 +19,7 @@ from ._http import (
     build_request,
     check_redirects,
     connection_failure,
+    own_client_cookies,
     redirected_url,
 )
 from ._state import StreamState
@@ -66,7 +67,8 @@ class AsyncEventSource(StreamState[httpx.AsyncClient], AsyncIterator[ReceivedEve
       an error is raised at once.
     - ``last_event_id``: sent with the first request, to resume a stream.
     - ``client``: your ``httpx.AsyncClient`` (auth, proxies, HTTP/2, base
-      URL...); it is never closed here. Without it one is made and closed.
+      URL...); it is never closed here. Without it one is made and closed
+      (keeping at most 50 cookies of 4 KiB, whatever the server sets).
     - ``read_timeout``: seconds without a single byte (keep-alive comments
       count) after which the connection counts as dropped: the half-open
       connection TCP never reports. It replaces the client's read timeout;
@@ -145,7 +147,7 @@ class AsyncEventSource(StreamState[httpx.AsyncClient], AsyncIterator[ReceivedEve
             raise StopAsyncIteration
         client = self._client or self._own_client
         if client is None:
-            client = self._own_client = httpx.AsyncClient()
+            client = self._own_client = httpx.AsyncClient(cookies=own_client_cookies())
         try:
             request = build_request(client, self)
             response = await _send(client, request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.cookiejar
+import urllib.request
 import zlib
 from typing import Any
 
@@ -13,10 +15,13 @@ from ._state import StreamState, is_event_stream
 __all__ = [
     "ERROR_BODY_LIMIT",
     "ERROR_BODY_WAIT",
+    "MAX_COOKIES",
+    "MAX_COOKIE_SIZE",
     "RETRYABLE",
     "build_request",
     "check_redirects",
     "connection_failure",
+    "own_client_cookies",
     "redirected_url",
 ]
 
@@ -41,6 +46,43 @@ ERROR_BODY_LIMIT = 64 * 1024
 #: is: the status is known, and a body that keeps coming (a stream sent with
 #: the wrong ``Content-Type``) must not hold the error back.
 ERROR_BODY_WAIT = 1.0
+
+
+#: RFC 6265 section 6.1's minimums (cookies per domain, bytes per cookie),
+#: kept as maximums by the clients we make: a server setting new cookies on
+#: every reconnection must not grow memory, and every request's Cookie
+#: header, for ever. A client passed in keeps its own rules.
+MAX_COOKIES = 50
+MAX_COOKIE_SIZE = 4096
+
+
+def own_client_cookies() -> http.cookiejar.CookieJar:
+    """The cookie jar of a client made here: bounded by MAX_COOKIES and MAX_COOKIE_SIZE.
+
+    A jar, not ``httpx.Cookies``: httpx copies the cookies of those into a jar of its own.
+    """
+    jar = http.cookiejar.CookieJar()
+    jar.set_policy(_CookieLimits(jar))
+    return jar
+
+
+class _CookieLimits(http.cookiejar.DefaultCookiePolicy):
+    """Refuses a cookie over MAX_COOKIE_SIZE, and a new one when the jar is full."""
+
+    def __init__(self, jar: http.cookiejar.CookieJar) -> None:
+        super().__init__()
+        self._jar = jar
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        if len(cookie.name) + len(cookie.value or "") > MAX_COOKIE_SIZE:
+            return False
+        if not super().set_ok(cookie, request):
+            return False
+        key = (cookie.domain, cookie.path, cookie.name)
+        # Replacing a cookie it holds does not grow the jar.
+        return len(self._jar) < MAX_COOKIES or any(
+            (held.domain, held.path, held.name) == key for held in self._jar
+        )
 
 
 def build_request(

@@ -18,6 +18,7 @@ from ._http import (
     build_request,
     check_redirects,
     connection_failure,
+    own_client_cookies,
     redirected_url,
 )
 from ._state import StreamState
@@ -103,7 +104,7 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
             raise StopIteration
         client = self._client or self._own_client
         if client is None:
-            client = self._own_client = httpx.Client()
+            client = self._own_client = httpx.Client(cookies=own_client_cookies())
         try:
             request = build_request(client, self)
             response = _send(client, request)
