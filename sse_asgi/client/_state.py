@@ -19,9 +19,10 @@ The spec's rules, and where we go beyond them:
   reconnecting with it raises :class:`LastEventIdError`.
 - A response opens the stream when its status is 200 and its ``Content-Type``
   is ``text/event-stream`` (see :func:`is_event_stream`); any other status
-  or type "fails the connection": no reconnection. Redirects are followed,
-  and reconnections go where they led, as in Chromium. A 204 ends the
-  stream normally (the spec's advice for "stop reconnecting").
+  or type "fails the connection": no reconnection -- as does a 200 in a
+  coding other than gzip or deflate. Redirects are followed (each closed
+  unread), and reconnections go where they led, as in Chromium. A 204 ends
+  the stream normally (the spec's advice for "stop reconnecting").
   ``retry_on_status`` lists statuses retried instead.
 - The end of the body, or a network error, re-establishes the connection
   after the reconnection time. The spec allows backoff when attempts fail
