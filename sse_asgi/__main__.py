@@ -3,9 +3,10 @@
 Each event is printed as ``type [id]: data`` (continuation lines of the data
 indented, control characters escaped, so nothing a server sends can move the
 terminal's cursor or fake a line); ``--json`` prints one JSON object per
-event and line, ``--raw`` the bytes as received. Exits 0 when the stream ends
-(a 204, the end of a stream that does not reconnect, ``--max-events``) or on
-Ctrl-C, and 1 with a one-line reason when the connection fails.
+event and line, ``--raw`` the body's bytes as received (gzip undone). Exits
+0 when the stream ends (a 204, the end of a stream that does not reconnect,
+``--max-events``) or on Ctrl-C, and 1 with a one-line reason when the
+connection fails.
 
 Example::
 

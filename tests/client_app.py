@@ -5,11 +5,15 @@
 scenario's ``after`` reply (204 unless it says otherwise). Steps write exact
 bytes (the scenarios test the client's parser and processing model, not our
 encoder) and end the response cleanly, by dropping the connection, or by
-going silent. ``/redirect/<name>?key=K`` redirects (307) to the scenario.
-``/stats?key=K`` returns the requests seen for ``K`` (path, method,
-``Last-Event-ID``, ``Accept``, ``Cache-Control``, ``Pragma``, body) as JSON,
-``/disconnects?key=K`` how many silent responses saw their client leave; ``/``
-serves the browser tests' page, so the browser's streams are same-origin.
+going silent. ``/redirect/<name>?key=K`` redirects (307) to the scenario,
+``/cross-origin/<name>?key=K`` (301) to it on ``localhost`` instead of
+``127.0.0.1``: another origin. ``/stats?key=K`` returns the requests seen
+for ``K`` (path, host, method, ``Last-Event-ID``, ``Accept``,
+``Accept-Encoding``, ``Cache-Control``, ``Pragma``, ``Authorization``,
+``Cookie``, body)
+as JSON, ``/disconnects?key=K`` how many silent responses saw their client
+leave; ``/`` serves the browser tests' page, so the browser's streams are
+same-origin.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import json
 import urllib.request
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +50,11 @@ class Step:
     #: error, so the server never sends the last chunk); "hang": silence
     #: until the client leaves.
     end: Literal["eof", "drop", "hang"] = "eof"
+    #: More response headers; ``{key}`` in a value is replaced by the key,
+    #: ``{n}`` by the request's number (0 for the first).
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    #: False: not even the response head is sent; silence until the client leaves.
+    head: bool = True
 
 
 def stream(*parts: Part, end: Literal["eof", "drop", "hang"] = "eof") -> Step:
@@ -62,6 +72,22 @@ class Scenario:
 
 
 PINGS: list[Part] = [0.05, b": ping\n\n"] * 12
+
+
+def gzip(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return compressor.compress(data) + compressor.flush()
+
+
+def gzip_flushed(data: bytes) -> bytes:
+    """The start of a gzip stream: ``data``, flushed, and no end."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+#: 16 MiB of events, gzipped twice: about 16 KiB on the wire.
+BOMB_EVENTS = 16 * 1024 * 1024 // len(b"data: x\n\n")
+BOMB = gzip(gzip(b"data: x\n\n" * BOMB_EVENTS))
 
 # retry: 20 first, so that a browser reconnects at once too (its default is 3 s).
 R = b"retry: 20\n"
@@ -161,6 +187,69 @@ SCENARIOS: dict[str, Scenario] = {
         (Step((R + b"data: upper\n\n",), content_type=b"Text/Event-Stream"),)
     ),
     "immediate_204": Scenario(()),
+    # Hostile servers. Compressed streams: httpx would expand a whole read at once.
+    "gzip": Scenario(
+        (Step((gzip(R + b"id: 1\ndata: zipped\n\n"),), headers=((b"content-encoding", b"gzip"),)),)
+    ),
+    "gzip_bomb": Scenario(
+        (Step((BOMB,), headers=((b"content-encoding", b"gzip, gzip"),)),),
+    ),
+    "brotli": Scenario((Step((b"data: x\n\n",), headers=((b"content-encoding", b"br"),)),)),
+    # A gzip stream that turns to garbage: a broken connection, so reconnect.
+    "gzip_corrupt": Scenario(
+        (
+            Step(
+                (gzip_flushed(R + b"id: 1\ndata: a\n\nid: 2\ndata: cut"), 0.2, b"\xff" * 64),
+                headers=((b"content-encoding", b"gzip"),),
+            ),
+            stream(R + b"data: b\n\n"),
+        )
+    ),
+    # A redirect whose body never ends: httpx would read it all before following.
+    "redirect_endless_body": Scenario(
+        (
+            Step(
+                (b"moved " * 1000,),
+                status=302,
+                content_type=b"text/plain",
+                end="hang",
+                headers=((b"location", b"/scenario/redirect_endless_body?key={key}"),),
+            ),
+            stream(R + b"id: 1\ndata: after the redirect\n\n"),
+        )
+    ),
+    "redirect_loop": Scenario(
+        (), after=Step(status=302, headers=((b"location", b"/scenario/redirect_loop?key={key}"),))
+    ),
+    # `retry: 0`, and the stream ends at once with no event: a reconnection storm?
+    "instant_close": Scenario(tuple(stream(b"retry: 0\n: nothing\n\n") for _ in range(5))),
+    # A failed response whose body keeps coming (a stream with the wrong type).
+    "slow_error_200": Scenario((Step((b"data: x\n\n",), content_type=b"text/plain", end="hang"),)),
+    "slow_error_500": Scenario(
+        (Step((b"starting...",), status=500, content_type=b"text/plain", end="hang"),)
+    ),
+    # Every response sets 100 new cookies, and one too large to keep.
+    "cookie_flood": Scenario(
+        tuple(
+            Step(
+                (R + b"data: x\n\n",),
+                headers=(
+                    *((b"set-cookie", b"c{n}_%d=v" % i) for i in range(100)),
+                    (b"set-cookie", b"big{n}=" + b"v" * 5000),
+                ),
+            )
+            for _ in range(3)
+        )
+    ),
+    # A retry field that does not fit a float, in milliseconds.
+    "huge_retry": Scenario((stream(b"retry: " + b"9" * 400 + b"\nid: 1\ndata: x\n\n"),)),
+    # Ids no HTTP header can carry, or not UTF-8 on the wire.
+    "control_id": Scenario((stream(R + b"id: a\x0cb\ndata: x\n\n"),)),
+    "invalid_utf8_id": Scenario(
+        (stream(R + b"id: \xff\xfe-\xc3\ndata: x\n\n"), stream(R + b"data: y\n\n"))
+    ),
+    # Silent before the response head (a client cancelled while connecting).
+    "no_head": Scenario((Step(head=False, end="hang"),)),
     # For retry_on_status and max_attempts (not something a browser retries).
     "retry_503": Scenario(
         (
@@ -208,8 +297,15 @@ async def _send_head(send: Send, status: int, headers: list[tuple[bytes, bytes]]
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
-async def _run_step(step: Step, receive: Receive, send: Send, requests: Requests) -> None:
+async def _run_step(
+    step: Step, receive: Receive, send: Send, requests: Requests, key: str, n: int
+) -> None:
+    if not step.head:
+        await _wait_for_disconnect(receive, requests)
+        return
     headers = [] if step.content_type is None else [(b"content-type", step.content_type)]
+    for name, value in step.headers:
+        headers.append((name, value.replace(b"{key}", key.encode()).replace(b"{n}", b"%d" % n)))
     await _send_head(send, step.status, headers)
     for part in step.parts:
         if isinstance(part, float):
@@ -219,11 +315,15 @@ async def _run_step(step: Step, receive: Receive, send: Send, requests: Requests
     if step.end == "drop":
         raise RuntimeError("the scenario drops the connection here")
     if step.end == "hang":
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        requests.disconnects += 1
+        await _wait_for_disconnect(receive, requests)
         return
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _wait_for_disconnect(receive: Receive, requests: Requests) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    requests.disconnects += 1
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -250,18 +350,27 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     requests.append(
         {
             "path": path,
+            "host": _header(scope, b"host"),
             "method": scope["method"],
             "last_event_id": _header(scope, b"last-event-id"),
             "accept": _header(scope, b"accept"),
+            "accept_encoding": _header(scope, b"accept-encoding"),
             "cache_control": _header(scope, b"cache-control"),
             "pragma": _header(scope, b"pragma"),
+            "authorization": _header(scope, b"authorization"),
+            "cookie": _header(scope, b"cookie"),
             "body": (await read_body(receive)).decode("utf-8", "replace"),
         }
     )
     kind, _, name = path.strip("/").partition("/")
-    if kind == "redirect":
-        location = f"/scenario/{name}?key={key}".encode()
-        await _send_head(send, 307, [(b"location", location), (b"content-length", b"0")])
+    if kind in ("redirect", "cross-origin"):
+        location = f"/scenario/{name}?key={key}"
+        if kind == "cross-origin":
+            location = f"http://localhost:{scope['server'][1]}{location}"
+        status = 307 if kind == "redirect" else 301
+        await _send_head(
+            send, status, [(b"location", location.encode()), (b"content-length", b"0")]
+        )
         await send({"type": "http.response.body", "body": b""})
         return
     scenario = SCENARIOS.get(name) if kind == "scenario" else None
@@ -272,7 +381,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     # The n-th request for this key and scenario gets step n.
     n = sum(1 for r in requests if r["path"] == path) - 1
     step = scenario.steps[n] if n < len(scenario.steps) else scenario.after
-    await _run_step(step, receive, send, stats)
+    await _run_step(step, receive, send, stats, key, n)
 
 
 # -- for the tests: the server, and what it saw ----------------------------------------------

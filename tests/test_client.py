@@ -8,9 +8,14 @@ sleeping; only ``read_timeout`` tests wait, a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import time
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -18,10 +23,25 @@ import httpx
 import pytest
 
 from sse_asgi import ReceivedEvent, iter_events
-from sse_asgi.client import AsyncEventSource, EventSource, EventSourceError, _async, _sync
+from sse_asgi.client import (
+    AsyncEventSource,
+    EventSource,
+    EventSourceError,
+    LastEventIdError,
+    _async,
+    _sync,
+)
+from sse_asgi.client._http import MAX_COOKIE_SIZE, MAX_COOKIES
 from sse_asgi.client._state import StreamState, reconnect_delay
 
-from .client_app import SCENARIOS, last_event_ids, requests_seen, scenario_url, serve
+from .client_app import (
+    SCENARIOS,
+    last_event_ids,
+    requests_seen,
+    scenario_url,
+    serve,
+    server_stats,
+)
 from .servers import RunningServer, free_port
 
 FLAVORS = ["sync", "asyncio", "trio"]
@@ -36,7 +56,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The waits between attempts, recorded instead of slept; the jitter fixed at JITTER."""
+    """The waits between attempts, recorded instead of slept; the jitter fixed at JITTER.
+
+    The clients' clock is fake too: it moves only by those waits, so every
+    connection lasts no time at all.
+    """
     waits: list[float] = []
 
     def fake_sleep(seconds: float) -> None:
@@ -46,10 +70,14 @@ def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         waits.append(seconds)
         await anyio.lowlevel.checkpoint()
 
+    def fake_clock() -> float:
+        return sum(waits)
+
+    for module in (_sync, _async):
+        monkeypatch.setattr(module, "jitter", lambda: JITTER)
+        monkeypatch.setattr(module, "clock", fake_clock)
     monkeypatch.setattr(_sync, "sleep", fake_sleep)
     monkeypatch.setattr(_async, "sleep", fake_async_sleep)
-    monkeypatch.setattr(_sync, "jitter", lambda: JITTER)
-    monkeypatch.setattr(_async, "jitter", lambda: JITTER)
     return waits
 
 
@@ -71,32 +99,49 @@ class Run:
         return [(e.event, e.data, e.id) for e in self.events]
 
 
-def consume(flavor: str, url: str, *, limit: int | None = None, **options: Any) -> Run:
-    """Read ``url`` to its end (or ``limit`` events) with the ``flavor`` client."""
-    if flavor == "sync":
-        run = Run(EventSource(url, **options))
-        try:
-            with run.source:  # type: ignore[attr-defined]
-                for event in run.source:  # type: ignore[attr-defined]
-                    run.events.append(event)
-                    if len(run.events) == limit:
-                        break
-        except Exception as exc:
-            run.error = exc
-        return run
+def consume(
+    flavor: str,
+    url: str,
+    *,
+    limit: int | None = None,
+    client_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Run:
+    """Read ``url`` to its end (or ``limit`` events) with the ``flavor`` client.
 
-    async def read() -> Run:
-        source = AsyncEventSource(url, **options)
-        run = Run(source)
-        with anyio.fail_after(20):
+    ``client_options``: read on an httpx client made with them (and closed after).
+    """
+    if flavor == "sync":
+        with contextlib.ExitStack() as stack:
+            if client_options is not None:
+                options["client"] = stack.enter_context(httpx.Client(**client_options))
+            run = Run(EventSource(url, **options))
             try:
-                async with source:
-                    async for event in source:
+                with run.source:  # type: ignore[attr-defined]
+                    for event in run.source:  # type: ignore[attr-defined]
                         run.events.append(event)
                         if len(run.events) == limit:
                             break
             except Exception as exc:
                 run.error = exc
+        return run
+
+    async def read() -> Run:
+        async with contextlib.AsyncExitStack() as stack:
+            if client_options is not None:
+                client = httpx.AsyncClient(**client_options)
+                options["client"] = await stack.enter_async_context(client)
+            source = AsyncEventSource(url, **options)
+            run = Run(source)
+            with anyio.fail_after(20):
+                try:
+                    async with source:
+                        async for event in source:
+                            run.events.append(event)
+                            if len(run.events) == limit:
+                                break
+                except Exception as exc:
+                    run.error = exc
         return run
 
     return anyio.run(read, backend=flavor)
@@ -370,14 +415,19 @@ def test_keep_alive_comments_count_as_activity(
     assert last_event_ids(server, key) == [None, None]  # one stream, then the 204
 
 
-def test_without_read_timeout_a_silent_stream_is_kept(server: RunningServer, flavor: str) -> None:
+def test_without_read_timeout_a_silent_stream_is_kept(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
     # httpx's default read timeout (5 s) would cut it: ours replaces it with none.
-    async def read_two(client: httpx.AsyncClient, url: str) -> list[str]:
+    # (Were it cut, the client would reconnect at once -- sleep is fake -- and
+    # yield the scenario's second event "b".)
+    async def read_two(client: httpx.AsyncClient, url: str) -> list[Any]:
         async with AsyncEventSource(url, client=client) as source:
             first = await anext(source)
-            with anyio.move_on_after(0.5):  # silence: nothing arrives, nothing raises
+            with anyio.move_on_after(0.5) as scope:  # silence: nothing arrives, nothing raises
                 await anext(source)
-            return [first.data, source.ready_state]
+            # A cancelled read lost the connection: closed now, a new one next time.
+            return [first.data, scope.cancelled_caught, source.ready_state, source.response]
 
     url, _ = scenario_url(server, "silent")
     if flavor == "sync":
@@ -387,11 +437,12 @@ def test_without_read_timeout_a_silent_stream_is_kept(server: RunningServer, fla
             assert source.response.request.extensions["timeout"]["read"] is None
         return
 
-    async def main() -> list[str]:
+    async def main() -> list[Any]:
         async with httpx.AsyncClient(timeout=0.2) as client:
             return await read_two(client, url)
 
-    assert anyio.run(main, backend=flavor) == ["a", "open"]
+    assert anyio.run(main, backend=flavor) == ["a", True, "connecting", None]
+    assert delays == []
 
 
 # -- clients and closing ------------------------------------------------------------------
@@ -430,6 +481,20 @@ def test_user_headers_are_sent_and_may_replace_accept(server: RunningServer, fla
     assert requests_seen(server, key)[0]["accept"] == "text/event-stream, application/json"
 
 
+def test_a_client_of_the_other_kind_is_refused() -> None:
+    with httpx.Client() as client, pytest.raises(TypeError, match=r"httpx\.AsyncClient"):
+        AsyncEventSource("http://127.0.0.1/", client=client)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(
+                TypeError, match=r"client must be an httpx\.Client, not AsyncClient"
+            ):
+                EventSource("http://127.0.0.1/", client=client)  # type: ignore[arg-type]
+
+    anyio.run(main)
+
+
 def test_iterating_after_close_ends_at_once(server: RunningServer) -> None:
     url, key = scenario_url(server, "resume")
     source = EventSource(url)
@@ -450,3 +515,239 @@ def test_readme_example_runs(server: RunningServer, tmp_path: Path) -> None:
         return got
 
     assert anyio.run(main)[:2] == ["message 1 one", "update 2 two"]
+
+
+# -- hostile servers ----------------------------------------------------------------------
+
+
+def wait_for_disconnects(server: RunningServer, key: str, expected: int) -> None:
+    """Until the server saw ``expected`` silent responses' clients leave (another process)."""
+    deadline = time.monotonic() + 5
+    while server_stats(server, key, "disconnects") != expected:
+        assert time.monotonic() < deadline, "the client did not close the connection"
+        time.sleep(0.02)
+
+
+def test_compressed_streams_are_read(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "gzip")
+    run = consume(flavor, url)
+    assert run.seen == [("message", "zipped", "1")]
+    # Only what can be undone with bounded memory is offered (not httpx's br, zstd).
+    assert requests_seen(server, key)[0]["accept_encoding"] == "gzip, deflate"
+
+
+def test_a_corrupt_compressed_body_is_a_broken_connection(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "gzip_corrupt")
+    run = consume(flavor, url)
+    assert (run.error, run.seen) == (None, [("message", "a", "1"), ("message", "b", "1")])
+    assert (last_event_ids(server, key), delays) == ([None, "1", "1"], [0.02, 0.02])
+
+
+def test_a_compression_bomb_is_read_in_bounded_memory(server: RunningServer, flavor: str) -> None:
+    """16 MiB of events gzipped twice (169 bytes on the wire): never expanded all at once."""
+    url, _ = scenario_url(server, "gzip_bomb")
+    tracemalloc.start()
+    try:
+        run = consume(flavor, url, limit=1000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (run.error, len(run.events), run.events[-1].data) == (None, 1000, "x")
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_coding_that_cannot_be_bounded_fails_the_connection(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "brotli")
+    run = consume(flavor, url)
+    assert isinstance(run.error, EventSourceError)
+    assert "HTTP 200 with Content-Encoding 'br', not gzip or deflate" in str(run.error)
+    assert (run.error.status, run.error.body, len(requests_seen(server, key))) == (200, b"", 1)
+
+
+def test_a_redirect_body_is_never_read(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    # httpx reads a redirect's body to its end before following it: this one has none.
+    url, key = scenario_url(server, "redirect_endless_body")
+    run = consume(flavor, url, read_timeout=5, max_attempts=1)
+    assert (run.error, run.seen) == (None, [("message", "after the redirect", "1")])
+    wait_for_disconnects(server, key, 1)
+
+
+def test_a_redirect_loop_fails_at_once(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "redirect_loop")
+    run = consume(flavor, url)
+    assert isinstance(run.error, httpx.TooManyRedirects)
+    assert len(requests_seen(server, key)) == 21  # the first, then httpx's max_redirects (20)
+    assert (delays, run.source.ready_state) == ([], "closed")
+
+
+@pytest.mark.parametrize("credentials", ["header", "client auth"])
+def test_a_cross_origin_redirect_drops_authorization_each_time(
+    server: RunningServer, flavor: str, delays: list[float], credentials: str
+) -> None:
+    """And reconnections start over at the first URL, so the rule applies every time."""
+    url, key = scenario_url(server, "resume", via="cross-origin")
+    if credentials == "header":
+        headers = {"Authorization": "Bearer secret", "Accept": "text/event-stream, */*"}
+        run = consume(flavor, url, headers=headers)
+        sent = "Bearer secret"
+        # Other headers follow the redirect (as in httpx, and in Fetch).
+        assert {r["accept"] for r in requests_seen(server, key)} == {headers["Accept"]}
+    else:
+        auth = ("user", "secret")
+        run = consume(flavor, url, client_options={"auth": auth})
+        sent = httpx.BasicAuth(*auth)._auth_header
+    assert run.error is None
+    assert [e.data for e in run.events] == ["one", "two", "three", "four\nlines"]
+    seen = [
+        (r["path"], r["host"].partition(":")[0], r["authorization"], r["last_event_id"])
+        for r in requests_seen(server, key)
+    ]
+    hops = [("/cross-origin/resume", "127.0.0.1", sent), ("/scenario/resume", "localhost", None)]
+    assert seen == [(*hop, resume) for resume in (None, "2", "3") for hop in hops]
+    assert run.source.url == url
+
+
+def test_cookies_set_on_every_reconnection_are_bounded(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    """Our own client keeps RFC 6265's minimums as maximums: 50 cookies of 4 KiB."""
+    url, key = scenario_url(server, "cookie_flood")
+    run = consume(flavor, url)
+    assert [e.data for e in run.events] == ["x", "x", "x"]
+    jars = [r["cookie"] for r in requests_seen(server, key)]
+    assert jars[0] is None
+    sent = [set(jar.split("; ")) for jar in jars[1:]]
+    assert [len(cookies) for cookies in sent] == [MAX_COOKIES] * 3
+    assert sent[0] == sent[1] == sent[2]  # the first 50 kept; none of the big ones
+    assert all(len(cookie) < MAX_COOKIE_SIZE for cookie in sent[0])
+
+
+def test_retry_0_and_instant_closes_back_off_instead_of_storming(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    # Each stream opens, sets `retry: 0` and ends with no event: a browser
+    # would reconnect at once, forever (hundreds of connections a second).
+    url, key = scenario_url(server, "instant_close")
+    run = consume(flavor, url)
+    assert (run.error, run.events, len(requests_seen(server, key))) == (None, [], 6)
+    assert delays == [reconnect_delay(0.0, n, max_retry=30.0, jitter=JITTER) for n in range(1, 6)]
+    assert delays == pytest.approx([0.15, 0.3, 0.6, 1.2, 2.4])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("scenario", "status", "body"),
+    [("slow_error_200", 200, b"data: x\n\n"), ("slow_error_500", 500, b"starting...")],
+)
+def test_a_failed_response_whose_body_keeps_coming_fails_at_once(
+    server: RunningServer, flavor: str, scenario: str, status: int, body: bytes
+) -> None:
+    # A stream served with the wrong Content-Type: its body never reaches 64 KiB,
+    # and without a read_timeout its reads never time out. (Chromium waits here:
+    # its MIME sniffer holds a text/plain response until 1 KiB of it arrived.)
+    url, key = scenario_url(server, scenario)
+    run = consume(flavor, url)
+    assert isinstance(run.error, EventSourceError)
+    assert (run.error.status, run.error.body) == (status, body)
+    wait_for_disconnects(server, key, 1)
+
+
+def test_a_huge_retry_is_capped_at_max_retry(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, _ = scenario_url(server, "huge_retry")  # 400 digits: no float holds it
+    run = consume(flavor, url)
+    assert (run.error, run.seen) == (None, [("message", "x", "1")])
+    assert (run.source.retry, delays) == (30.0, [30.0])
+
+
+def test_an_id_no_header_can_hold_ends_the_stream_clearly(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "control_id")
+    run = consume(flavor, url)
+    assert run.seen == [("message", "x", "a\x0cb")]
+    assert isinstance(run.error, LastEventIdError)
+    assert run.error.last_event_id == "a\x0cb"
+    assert "'\\x0c' (U+000C FORM FEED)" in str(run.error)
+    assert (len(requests_seen(server, key)), run.source.ready_state) == (1, "closed")
+
+
+def test_ids_that_are_not_utf8_are_sent_as_the_decoder_read_them(
+    server: RunningServer, flavor: str, delays: list[float]
+) -> None:
+    url, key = scenario_url(server, "invalid_utf8_id")
+    run = consume(flavor, url)
+    replaced = "\ufffd\ufffd-\ufffd"  # each invalid sequence: one U+FFFD
+    assert run.seen == [("message", "x", replaced), ("message", "y", replaced)]
+    assert last_event_ids(server, key) == [None, replaced, replaced]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(
+    ("moment", "scenario", "options"),
+    [
+        ("connecting", "no_head", {}),
+        ("reading", "endless", {}),
+        ("reading an error", "slow_error_500", {}),
+        ("backing off", "retry_503", {"retry_on_status": (503,), "retry": 5.0}),
+    ],
+)
+def test_a_cancelled_task_leaks_nothing(
+    server: RunningServer, backend: str, moment: str, scenario: str, options: dict[str, Any]
+) -> None:
+    """Cancelled mid-connect, mid-read, mid-error-body, mid-backoff: all closed, but the client."""
+    url, key = scenario_url(server, scenario)
+
+    async def main() -> list[Any]:
+        async with httpx.AsyncClient() as client:
+            async with AsyncEventSource(url, client=client, **options) as source:
+                with anyio.move_on_after(0.5) as scope:
+                    async for _ in source:
+                        pass
+                state = [scope.cancelled_caught, source.ready_state, source.response]
+            return [*state, client.is_closed]
+
+    assert anyio.run(main, backend=backend) == [True, "connecting", None, False]
+    assert len(requests_seen(server, key)) == 1
+    if moment != "backing off":  # the server was still sending when the task was cancelled
+        wait_for_disconnects(server, key, 1)
+
+
+class Interrupted(BaseException):
+    """What a Ctrl-C raises in the middle of a blocking read (here, from SIGALRM)."""
+
+
+def test_ctrl_c_mid_read_loses_only_the_connection(
+    server: RunningServer, delays: list[float]
+) -> None:
+    """The sync twin of a cancelled read: the connection closed, the next read resumes."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted
+
+    url, key = scenario_url(server, "endless")
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with EventSource(url) as source:
+            assert [next(source).data, next(source).data] == ["one", "two"]
+            signal.setitimer(signal.ITIMER_REAL, 0.3)  # the server is silent now
+            with pytest.raises(Interrupted):
+                next(source)
+            assert (source.ready_state, source.response) == ("connecting", None)
+            wait_for_disconnects(server, key, 1)
+            assert list(source) == []  # reconnected at once, from "2": the scenario's 204
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert (last_event_ids(server, key), delays) == ([None, "2"], [])

@@ -21,8 +21,8 @@ Example::
 from __future__ import annotations
 
 from ._async import AsyncEventSource
-from ._errors import EventSourceError
+from ._errors import EventSourceError, LastEventIdError
 from ._state import ReadyState
 from ._sync import EventSource
 
-__all__ = ["AsyncEventSource", "EventSource", "EventSourceError", "ReadyState"]
+__all__ = ["AsyncEventSource", "EventSource", "EventSourceError", "LastEventIdError", "ReadyState"]

@@ -1,4 +1,4 @@
-"""The client's error: :class:`EventSourceError`."""
+"""The client's errors: :class:`EventSourceError` and :class:`LastEventIdError`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from .._errors import SSEError
 
-__all__ = ["EventSourceError"]
+__all__ = ["EventSourceError", "LastEventIdError"]
 
 # How much of a failed response's body shows in the error message.
 _MESSAGE_BODY_CHARS = 200
@@ -19,7 +19,8 @@ class EventSourceError(SSEError):
     ``retry_on_status``; then for the last one, once ``max_attempts`` ran
     out), or a 200 whose ``Content-Type`` is not ``text/event-stream``.
     ``status``, ``headers`` and ``url`` describe the response; ``body`` holds
-    its first bytes (at most 64 KiB), often the API's explanation.
+    the start of its content (at most 64 KiB, what arrived within a second),
+    often the API's explanation.
 
     Example::
 
@@ -46,3 +47,29 @@ class EventSourceError(SSEError):
                 snippet += "..."
             message += f": {snippet!r}"  # repr: nothing the server sent can forge lines
         super().__init__(message)
+
+
+class LastEventIdError(SSEError, ValueError):
+    """The last event ID cannot be sent: no HTTP header can hold a character of it.
+
+    A field value holds no control character but a tab (RFC 9110 section
+    5.5), and UTF-8 has no lone surrogates. Raised by the constructor for
+    such a ``last_event_id``, and instead of reconnecting when the server's
+    own ``id:`` field held one (the events before were yielded as sent).
+    ``last_event_id`` is the ID.
+
+    Example::
+
+        try:
+            async with AsyncEventSource(url, last_event_id=saved_id) as source:
+                async for event in source:
+                    saved_id = event.id
+        except LastEventIdError as exc:
+            print("cannot resume after", repr(exc.last_event_id))
+    """
+
+    def __init__(self, last_event_id: str, char: str) -> None:
+        self.last_event_id = last_event_id
+        super().__init__(
+            f"cannot send Last-Event-ID {last_event_id!r}: an HTTP header cannot hold {char}"
+        )

@@ -11,19 +11,28 @@ The spec's rules, and where we go beyond them:
 
 - Requests carry ``Accept: text/event-stream``, ``Cache-Control: no-cache``
   and ``Pragma: no-cache`` (the spec's cache mode "no-store", as Fetch puts
-  it on the wire: what Chromium sends), and ``Last-Event-ID`` -- the last
-  event ID string, UTF-8 -- only when that string is not empty ("reestablish
-  the connection").
+  it on the wire: what Chromium sends), ``Accept-Encoding: gzip, deflate``
+  (the codings undone with bounded memory, see ``_encoding.py``), and
+  ``Last-Event-ID`` -- the last event ID string, UTF-8 -- only when that
+  string is not empty ("reestablish the connection"). An ID holding a
+  control character cannot be an HTTP field value (RFC 9110 section 5.5):
+  reconnecting with it raises :class:`LastEventIdError`.
 - A response opens the stream when its status is 200 and its ``Content-Type``
   is ``text/event-stream`` (see :func:`is_event_stream`); any other status
-  or type "fails the connection": no reconnection. Redirects are followed,
-  and reconnections go where they led, as in Chromium. A 204 ends the
-  stream normally (the spec's advice for "stop reconnecting").
+  or type "fails the connection": no reconnection -- as does a 200 in a
+  coding other than gzip or deflate. Redirects are followed (each closed
+  unread), and reconnections go where they led, as in Chromium. A 204 ends
+  the stream normally (the spec's advice for "stop reconnecting").
   ``retry_on_status`` lists statuses retried instead.
 - The end of the body, or a network error, re-establishes the connection
   after the reconnection time. The spec allows backoff when attempts fail
   ("optionally, wait some more"): we double the wait, with jitter, up to
   ``max_retry``, and give up after ``max_attempts`` consecutive failures.
+  An open stream that ended within :data:`SHORT_STREAM` seconds without an
+  event counts as failed for the backoff (not for ``max_attempts``): a
+  server that sends ``retry: 0`` and closes at once gets a reconnection
+  every few seconds, not thousands a second.
+- A server's ``retry:`` beyond ``max_retry`` sets ``retry`` to ``max_retry``.
 """
 
 from __future__ import annotations
@@ -32,13 +41,17 @@ import collections
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from .._decoder import DEFAULT_MAX_EVENT_SIZE, EventDecoder, ReceivedEvent
+from .._errors import describe_char
+from ._encoding import ACCEPT_ENCODING, BodyDecoder, codings
+from ._errors import LastEventIdError
 
 __all__ = [
     "IDEMPOTENT_METHODS",
     "MIN_BACKOFF",
+    "SHORT_STREAM",
     "HeadersArg",
     "ReadyState",
     "StreamState",
@@ -66,11 +79,18 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 #: with ``retry: 0`` does not hammer a server that keeps failing.
 MIN_BACKOFF = 0.1
 
+#: Seconds: an open stream that ended sooner, without an event, was a failed
+#: attempt for the backoff (a longer one cannot make reconnections a storm).
+SHORT_STREAM = 1.0
+
 # 2 ** 60 times any base is past every max_retry: no bigger exponent needed
 # (a float power of a larger one would overflow after a long outage).
 _MAX_EXPONENT = 60
 
 _HTTP_WHITESPACE = " \t\r\n"
+
+# RFC 9110 section 5.5: a field value holds no control character but HTAB.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 9110 section 5.6.2: token = 1*tchar.
 _MIME_ESSENCE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -141,13 +161,24 @@ def last_event_id_header(last_event_id: str) -> bytes:
     A server's HTTP parser strips leading and trailing spaces and tabs from
     a field value, so they never reach it from a browser either; dropping
     them here keeps the request valid for HTTP libraries that reject them.
+    Raises :class:`LastEventIdError` if it holds a control character (other
+    than a tab) or a lone surrogate: no HTTP header can carry those.
 
     Example::
 
         >>> last_event_id_header(" évé ")
         b'\\xc3\\xa9v\\xc3\\xa9'
+        >>> last_event_id_header("a\\x0cb")
+        Traceback (most recent call last):
+        sse_asgi.client._errors.LastEventIdError: ...
     """
-    return last_event_id.strip(" \t").encode()
+    control = _CONTROL.search(last_event_id)
+    if control is not None:
+        raise LastEventIdError(last_event_id, describe_char(control.group()))
+    try:
+        return last_event_id.strip(" \t").encode()
+    except UnicodeEncodeError as exc:
+        raise LastEventIdError(last_event_id, describe_char(last_event_id[exc.start])) from None
 
 
 class StreamState(Generic[ClientT]):
@@ -165,6 +196,11 @@ class StreamState(Generic[ClientT]):
     ready_state: ReadyState
     #: The URL of the next connection (after a same-origin redirect: where it led).
     url: str
+    #: Connection attempts that failed in a row (``max_attempts`` bounds them).
+    failures: int
+
+    #: The type of ``client`` the subclass drives.
+    _client_type: ClassVar[type[Any]] = object
 
     def __init__(
         self,
@@ -186,6 +222,9 @@ class StreamState(Generic[ClientT]):
     ) -> None:
         self.url = str(url)  # a str or an httpx.URL
         self.method = method.upper()
+        if client is not None and not isinstance(client, self._client_type):
+            expected = self._client_type.__qualname__
+            raise TypeError(f"client must be an httpx.{expected}, not {type(client).__name__}")
         self._client = client
         self.headers = _header_items(headers)
         for name, _ in self.headers:
@@ -198,7 +237,10 @@ class StreamState(Generic[ClientT]):
             raise TypeError(f"content must be str or bytes, not {type(content).__name__}")
         self.json = json
         self.content = content
-        self.last_event_id = _check_last_event_id(last_event_id)
+        if not isinstance(last_event_id, str):
+            raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
+        last_event_id_header(last_event_id)  # raises now what the first request could not send
+        self.last_event_id = last_event_id
         _check_seconds("retry", retry)
         _check_seconds("max_retry", max_retry)
         if retry > max_retry:
@@ -220,40 +262,56 @@ class StreamState(Generic[ClientT]):
         self.reconnect = self.method in IDEMPOTENT_METHODS if reconnect is None else reconnect
         self.ready_state = "connecting"
         self.failures = 0
+        # Connections and attempts in a row that brought no event: the backoff's exponent.
+        self._fruitless = 0
+        # The open connection: when it opened, whether it brought an event, its decoders.
+        self._opened_at = 0.0
+        self._delivered = False
+        self._body = BodyDecoder()
+        self._decoder = EventDecoder()
         self._pending: collections.deque[ReceivedEvent] = collections.deque()
-        # Called with every chunk as received (the CLI's --raw).
+        # Called with every piece of the body as received (the CLI's --raw).
         self._on_chunk: Callable[[bytes], object] | None = None
 
-    def verdict(self, status: int, content_type: str | None) -> Verdict:
-        """What a response with this status and ``Content-Type`` does to the stream."""
-        if status == 200 and is_event_stream(content_type):
-            return "open"
+    def verdict(self, status: int, headers: Mapping[str, str]) -> Verdict:
+        """What a response with this status and these headers does to the stream."""
+        if status == 200 and is_event_stream(headers.get("content-type")):
+            # A coding that cannot be undone with bounded memory fails it too.
+            return "fail" if codings(headers.get("content-encoding")) is None else "open"
         if status == 204:
             return "close"
         if status in self.retry_on_status and self.reconnect:
             return "retry"
         return "fail"
 
-    def opened(self, final_url: str | None, final_method: str) -> EventDecoder:
-        """The stream is open: a fresh decoder for it, seeded with the last event ID.
+    def opened(
+        self, *, url: str | None, method: str, content_encoding: str | None, now: float
+    ) -> None:
+        """The stream is open (the verdict was ``"open"``): fresh decoders for its body.
 
         An event cut off when the previous connection dropped had no blank
         line, so it is never dispatched; the last event ID string survives
-        (only a blank line ever changed it). ``final_url`` is where redirects
+        (only a blank line ever changed it). ``url`` is where redirects
         led, ``None`` if they crossed origins (then reconnections start over
         at the first URL, so credentials follow the HTTP library's redirect
-        rules every time).
+        rules every time); ``method`` the final request's; ``now`` seconds on
+        a monotonic clock.
         """
         self.ready_state = "open"
         self.failures = 0
-        if final_url is not None and final_url != self.url:
-            self.url = final_url
-            if final_method != self.method:  # a 303 (or 301/302 after POST) made it a GET
-                self.method = final_method
+        self._opened_at = now
+        self._delivered = False
+        self._body = BodyDecoder(codings(content_encoding) or ())
+        self._decoder = EventDecoder(self.last_event_id, max_event_size=self.max_event_size)
+        if url is not None and url != self.url:
+            self.url = url
+            if method != self.method:  # a 303 (or 301/302 after POST) made it a GET
+                self.method = method
                 self.json = self.content = None
-        return EventDecoder(self.last_event_id, max_event_size=self.max_event_size)
 
-    def delay_after_loss(self, error: BaseException | None, jitter: float) -> float | None:
+    def delay_after_loss(
+        self, error: BaseException | None, jitter: float, now: float
+    ) -> float | None:
         """The connection is gone: seconds until the next attempt, or ``None`` to stop.
 
         ``error`` is ``None`` when an open stream's body ended; else the
@@ -261,7 +319,7 @@ class StreamState(Generic[ClientT]):
         ``None`` is returned when the stream should not reconnect (then the
         caller ends the iteration, or raises ``error``) or when
         ``max_attempts`` attempts in a row have failed. ``jitter`` is a
-        random number in ``[0, 1)``.
+        random number in ``[0, 1)``, ``now`` the same clock as :meth:`opened`'s.
         """
         if not self.reconnect:
             self.ready_state = "closed"
@@ -271,30 +329,48 @@ class StreamState(Generic[ClientT]):
             if self.max_attempts is not None and self.failures >= self.max_attempts:
                 self.ready_state = "closed"
                 return None
+            self._fruitless += 1
+        elif self._delivered or now - self._opened_at >= SHORT_STREAM:
+            self._fruitless = 0
+        else:
+            self._fruitless += 1  # open, but it ended at once with nothing in it
         self.ready_state = "connecting"
-        return reconnect_delay(self.retry, self.failures, max_retry=self.max_retry, jitter=jitter)
+        return reconnect_delay(self.retry, self._fruitless, max_retry=self.max_retry, jitter=jitter)
 
-    def _feed(self, decoder: EventDecoder, chunk: bytes) -> ReceivedEvent | None:
-        """Decode ``chunk``: its first event (the rest wait in ``_pending``), or ``None``."""
-        if self._on_chunk is not None:
-            self._on_chunk(chunk)
-        events = decoder.feed(chunk)
-        if decoder.retry is not None:
-            self.retry = decoder.retry / 1000
-        if not events:
-            return None
-        pending = self._pending
-        pending.extend(events)
-        event = pending.popleft()
-        self.last_event_id = event.id
-        return event
+    def _next_event(self) -> ReceivedEvent | None:
+        """The first event the body's bytes so far complete (the rest wait in ``_pending``).
+
+        ``None``: read more and ``self._body.feed()`` it. A piece at a time,
+        so that memory stays bounded whatever one read held; raises
+        ``zlib.error`` on a corrupt body.
+        """
+        decoder = self._decoder
+        # Every event yielded so far was consumed: blocks without data count now.
+        self.last_event_id = decoder.last_event_id
+        while piece := self._body.read():
+            if self._on_chunk is not None:
+                self._on_chunk(piece)
+            events = decoder.feed(piece)
+            if decoder.retry is not None:
+                # Compared as ints: a float of a server's 400-digit value would overflow.
+                ms = decoder.retry
+                self.retry = ms / 1000 if ms < self.max_retry * 1000 else self.max_retry
+            if events:
+                self._delivered = True
+                pending = self._pending
+                pending.extend(events)
+                event = pending.popleft()
+                self.last_event_id = event.id
+                return event
+        return None
 
     def request_headers(self) -> dict[bytes, bytes]:
-        """The headers this state adds to every request."""
+        """The headers this state adds to every request; :class:`LastEventIdError` if it cannot."""
         # The spec's request has cache mode "no-store", which Fetch (and so
         # every browser) sends as these two headers: no cache may answer it.
         headers = {
             b"Accept": b"text/event-stream",
+            b"Accept-Encoding": ACCEPT_ENCODING,
             b"Cache-Control": b"no-cache",
             b"Pragma": b"no-cache",
         }
@@ -308,15 +384,6 @@ def _header_items(headers: HeadersArg) -> list[tuple[str, str]]:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
     return [(str(name), str(value)) for name, value in items]
-
-
-def _check_last_event_id(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"last_event_id must be a str, not {type(value).__name__}")
-    if any(char in value for char in "\r\n\0"):
-        # A decoder never produces these (they end lines, or void the id field).
-        raise ValueError(f"last_event_id must not contain CR, LF or NUL: {value!r}")
-    return value
 
 
 def _check_seconds(name: str, value: object, *, positive: bool = False) -> None:

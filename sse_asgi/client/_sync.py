@@ -9,12 +9,16 @@ from types import TracebackType
 
 import httpx
 
-from .._decoder import EventDecoder, ReceivedEvent
+from .._decoder import ReceivedEvent
+from ._encoding import BodyHead
 from ._http import (
     ERROR_BODY_LIMIT,
+    ERROR_BODY_WAIT,
     RETRYABLE,
     build_request,
+    check_redirects,
     connection_failure,
+    own_client_cookies,
     redirected_url,
 )
 from ._state import StreamState
@@ -23,15 +27,18 @@ __all__ = ["EventSource"]
 
 # Module-level so that tests can replace them with fake time and fixed jitter.
 sleep = time.sleep
+clock = time.monotonic
 jitter = random.random
 
 
 class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
     """:class:`AsyncEventSource`, synchronous: an iterator of :class:`ReceivedEvent`.
 
-    The same processing model, options and attributes; ``client`` is an
-    ``httpx.Client`` (never closed here), ``close()`` closes the stream, and
-    the waits between reconnections block the calling thread.
+    The same processing model, bounds, options and attributes; ``client``
+    is an ``httpx.Client`` (never closed here), ``close()`` closes the
+    stream, the waits between reconnections block the calling thread, and a
+    ``KeyboardInterrupt`` during a read closes the connection (the next
+    read reconnects at once).
 
     Example::
 
@@ -44,7 +51,7 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
     response: httpx.Response | None = None
     _own_client: httpx.Client | None = None
     _chunks: Iterator[bytes] | None = None
-    _decoder: EventDecoder | None = None
+    _client_type = httpx.Client
 
     def __enter__(self) -> EventSource:
         return self
@@ -70,47 +77,50 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
 
     def _receive(self) -> ReceivedEvent:
         while True:
-            chunks, decoder = self._chunks, self._decoder
-            if chunks is None or decoder is None:
+            chunks = self._chunks
+            if chunks is None:
                 self._connect()
                 continue
-            # Every event yielded so far was consumed: blocks without data count now.
-            self.last_event_id = decoder.last_event_id
             error: Exception | None = None
             try:
-                chunk = next(chunks)
+                event = self._next_event()
+                if event is not None:
+                    return event
+                self._body.feed(next(chunks))
+                continue
             except StopIteration:
                 pass
             except RETRYABLE as exc:
                 error = exc
-            else:
-                event = self._feed(decoder, chunk)
-                if event is not None:
-                    return event
-                continue
+            except BaseException:  # Ctrl-C mid-read: the connection is lost; reconnect next
+                self._close_response()
+                self.ready_state = "connecting"
+                raise
             self._close_response()
-            self._wait(self.delay_after_loss(error, jitter()), error)
+            self._wait(self.delay_after_loss(error, jitter(), clock()), error)
 
     def _connect(self) -> None:
         if self.ready_state == "closed":
             raise StopIteration
         client = self._client or self._own_client
         if client is None:
-            client = self._own_client = httpx.Client()
-        request = build_request(client, self)
+            client = self._own_client = httpx.Client(cookies=own_client_cookies())
         try:
-            response = client.send(request, stream=True, follow_redirects=True)
+            request = build_request(client, self)
+            response = _send(client, request)
         except RETRYABLE as exc:
             error: Exception = exc
         except Exception:  # no retry can fix it (cancellation is left to the with block)
             self.close()
             raise
         else:
-            verdict = self.verdict(response.status_code, response.headers.get("content-type"))
+            verdict = self.verdict(response.status_code, response.headers)
             if verdict == "open":
-                self._decoder = self.opened(redirected_url(response), response.request.method)
-                self.response = response
-                self._chunks = response.iter_bytes()
+                self.opened(
+                    url=redirected_url(request.url, response), method=response.request.method,
+                    content_encoding=response.headers.get("content-encoding"), now=clock(),
+                )  # fmt: skip
+                self.response, self._chunks = response, response.iter_raw()
                 return
             if verdict == "close":  # 204: the server's way of saying "stop"
                 response.close()
@@ -118,7 +128,7 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
             error = connection_failure(response, _head(response))
             if verdict == "fail":
                 self._wait(None, error)
-        self._wait(self.delay_after_loss(error, jitter()), error)
+        self._wait(self.delay_after_loss(error, jitter(), clock()), error)
 
     def _wait(self, delay: float | None, error: BaseException | None) -> None:
         """Sleep ``delay`` before reconnecting; ``None``: close, then end or raise ``error``."""
@@ -130,7 +140,7 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
         sleep(delay)
 
     def _close_response(self) -> None:
-        response, self.response, self._chunks, self._decoder = self.response, None, None, None
+        response, self.response, self._chunks = self.response, None, None
         if response is not None:
             response.close()
 
@@ -146,15 +156,39 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
                 client.close()
 
 
+def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """Send ``request``, following redirects without reading their bodies."""
+    response = client.send(request, stream=True, follow_redirects=False)
+    history: list[httpx.Response] = []
+    while response.next_request is not None:
+        response.close()
+        history.append(response)
+        check_redirects(client, history)
+        # auth=None: the client's auth went with the first request; httpx's
+        # redirect rules decided what of it the next one keeps.
+        response = client.send(
+            response.next_request, stream=True, follow_redirects=False, auth=None
+        )
+    response.history = history
+    return response
+
+
 def _head(response: httpx.Response) -> bytes:
-    """The first bytes of a failed response's body, for the error; its errors are ignored."""
-    body = bytearray()
+    """The start of a failed response's body, for the error: what arrives in ERROR_BODY_WAIT."""
+    head = BodyHead(response.headers.get("content-encoding"), limit=ERROR_BODY_LIMIT)
+    deadline = time.monotonic() + ERROR_BODY_WAIT
+    # A sync read cannot be cancelled: bound each one instead. httpcore takes
+    # the read timeout from the request's dict when the body is first read.
+    timeouts = response.request.extensions.get("timeout")
+    if isinstance(timeouts, dict):
+        read = timeouts.get("read")
+        timeouts["read"] = ERROR_BODY_WAIT if read is None else min(read, ERROR_BODY_WAIT)
     try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) >= ERROR_BODY_LIMIT:
+        for chunk in response.iter_raw():
+            if head.add(chunk) or time.monotonic() >= deadline:
                 break
     except RETRYABLE:
         pass  # the status is the error; a broken body must not hide it
-    response.close()
-    return bytes(body[:ERROR_BODY_LIMIT])
+    finally:
+        response.close()
+    return head.body
