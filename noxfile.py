@@ -22,7 +22,8 @@ else:  # pytest's dependency there
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv (a dev dependency) makes environments in seconds; venv where it is missing.
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -94,10 +95,10 @@ def _claimed_pythons() -> list[str]:
     return re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
 
 
-@nox.session
+@nox.session(venv_backend="venv")  # python -m build wants pip
 def packaging(session: nox.Session) -> None:
     """Release checks: build, twine check, wheel contents, an sdist install without a C compiler."""
-    session.install("build", "twine", "cibuildwheel")
+    session.install("build", "twine", "cibuildwheel", "uv")
     tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)
@@ -153,12 +154,15 @@ def _check_sdist_without_compiler(session: nox.Session, sdist: Path, tmp: Path) 
     if sorted(unpacked.glob("sse_asgi/*.c")) == []:
         session.error("the sdist has no C source")
     venv = tmp / "no-compiler"
-    session.run(sys.executable, "-m", "venv", "--clear", str(venv), external=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
     python = str(venv / "bin" / "python")
-    # CC=false: every compiler call fails, as where none is installed.
+    # CC=false: every compiler call fails, as where none is installed. The
+    # sdist is built by setuptools (PEP 517), as pip would build it; no cache,
+    # so that no wheel built with a compiler is reused.
     session.run(
-        python, "-m", "pip", "install", "-q", "--no-cache-dir", f"{sdist}[dev]",
-        env={"CC": "false", "CXX": "false"}, external=True,
+        "uv", "pip", "install", "-q", "--no-cache", "--python", python, f"{sdist}[dev]",
+        env={"CC": "false", "CXX": "false"},
     )  # fmt: skip
     # The tests import the installed package, not the unpacked source.
     shutil.rmtree(unpacked / "sse_asgi")
