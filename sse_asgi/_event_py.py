@@ -50,7 +50,7 @@ class ServerSentEvent:
     Example::
 
         >>> ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
-        b'event: greeting\\nid: 1\\ndata: {"msg":"hi"}\\n\\n'
+        b'event: greeting\\ndata: {"msg":"hi"}\\nid: 1\\n\\n'
     """
 
     __slots__ = ("_comment", "_data", "_encoded", "_event", "_id", "_raw_data", "_retry")
