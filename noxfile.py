@@ -1,14 +1,29 @@
-"""Sessions beyond the main test run: other FastAPI releases, benchmarks, lint.
+"""Sessions beyond the main test run: other FastAPI releases, packaging, benchmarks, lint.
 
 ``python -m nox -l`` lists them. The main test suite is the README's test
-command (``python -m pytest``), which ``.ci/run`` runs too.
+command (``python -m pytest``), which ``.ci/run`` runs on every Python we
+claim, and once more without the C extensions.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+import shutil
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest's dependency there
+    import tomli as tomllib
+
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv (a dev dependency) makes environments in seconds; venv where it is missing.
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -77,20 +92,114 @@ def fastapi_releases(session: nox.Session, fastapi: str) -> None:
     )  # fmt: skip
 
 
-# hypercorn's shutdown changed with Python 3.12.1 (pgjones/hypercorn#308), and the
-# C extensions meet another C API there.
-@nox.session(python="3.12")
-def py312(session: nox.Session) -> None:
-    """Shutdown under every server, hypercorn, and the C extensions, on Python 3.12."""
-    session.install("-e", ".[dev]")
+ROOT = Path(__file__).resolve().parent
+
+
+def _version() -> str:
+    text = (ROOT / "sse_asgi" / "__init__.py").read_text()
+    match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    assert match, "sse_asgi/__init__.py has no __version__"
+    return match.group(1)
+
+
+def _core_tests() -> list[str]:
+    """The pytest command each wheel passes in cibuildwheel (pyproject.toml): the core suite."""
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        command = tomllib.load(file)["tool"]["cibuildwheel"]["test-command"]
+    (pytest_command,) = [part for part in command.split("&&") if "-m pytest" in part]
+    return shlex.split(pytest_command)  # "python", "-m", "pytest", ...
+
+
+def _claimed_pythons() -> list[str]:
+    text = (ROOT / "pyproject.toml").read_text()
+    return re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
+
+
+@nox.session(venv_backend="venv")  # python -m build wants pip
+def packaging(session: nox.Session) -> None:
+    """Release checks: build, twine check, wheel contents, an sdist install without a C compiler."""
+    session.install("build", "twine", "cibuildwheel", "uv")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT), silent=True)
+    version = _version()
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    for built in (sdist, wheel):
+        if not built.name.startswith((f"sse_asgi-{version}-", f"sse_asgi-{version}.tar.gz")):
+            session.error(f"{built.name} does not carry version {version}")
+    session.run("python", "-m", "twine", "check", "--strict", str(sdist), str(wheel))
+    _check_wheel(session, wheel)
+    _check_cibuildwheel(session)
+    _check_sdist_without_compiler(session, sdist, tmp)
+
+
+def _check_wheel(session: nox.Session, wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    sources = [name for name in names if name.endswith((".c", ".h"))]
+    if sources:
+        session.error(f"{wheel.name} ships C sources: {sources}")
+    for expected in ("sse_asgi/py.typed", "sse_asgi/_speedups.pyi"):
+        if expected not in names:
+            session.error(f"{wheel.name} lacks {expected}")
+    if not any(re.fullmatch(r"sse_asgi/_speedups\..+\.so", name) for name in names):
+        session.error(f"{wheel.name} lacks the compiled sse_asgi._speedups")
+    session.log(f"{wheel.name}: {len(names)} files, no C source")
+
+
+def _check_cibuildwheel(session: nox.Session) -> None:
+    # cibuildwheel cannot build macOS or Windows wheels here (nor Linux ones
+    # without Docker), but it reads the configuration for every platform.
+    expected = {f"cp{version.replace('.', '')}" for version in _claimed_pythons()}
+    for platform in ("linux", "macos", "windows"):
+        listed = session.run(
+            "cibuildwheel", "--print-build-identifiers", "--platform", platform, str(ROOT),
+            silent=True,
+        )  # fmt: skip
+        identifiers = str(listed).split()
+        pythons = {identifier.split("-")[0] for identifier in identifiers}
+        if pythons != expected or not identifiers:
+            session.error(f"cibuildwheel builds {identifiers} on {platform}, not {expected}")
+        session.log(f"cibuildwheel, {platform}: {' '.join(identifiers)}")
+
+
+def _check_sdist_without_compiler(session: nox.Session, sdist: Path, tmp: Path) -> None:
+    """What a user on a platform without a wheel, and without a C compiler, gets."""
+    source = tmp / "sdist"
+    shutil.rmtree(source, ignore_errors=True)
+    with tarfile.open(sdist) as archive:
+        archive.extractall(source, filter="data")
+    (unpacked,) = source.iterdir()
+    if sorted(unpacked.glob("sse_asgi/*.c")) == []:
+        session.error("the sdist has no C source")
+    venv = tmp / "no-compiler"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("uv", "venv", "-q", "--python", sys.executable, str(venv))
+    python = str(venv / "bin" / "python")
+    # CC=false: every compiler call fails, as where none is installed. The
+    # sdist is built by setuptools (PEP 517), as pip would build it; no cache,
+    # so that no wheel built with a compiler is reused.
     session.run(
-        "python", "-m", "pytest", "tests/test_e2e_servers.py", "-k", "shutdown or hypercorn",
-        *session.posargs,
+        "uv", "pip", "install", "-q", "--no-cache", "--python", python, f"{sdist}[dev]",
+        env={"CC": "false", "CXX": "false"},
     )  # fmt: skip
-    session.run(
-        "python", "-m", "pytest", "tests/test_shutdown.py", "tests/test_next_event.py",
-        "tests/test_speedups.py", "tests/test_broadcast.py", *session.posargs,
-    )  # fmt: skip
+    # The tests import the installed package, not the unpacked source.
+    shutil.rmtree(unpacked / "sse_asgi")
+    probe = (
+        "import pathlib, sse_asgi, sse_asgi._event as e\n"
+        "package = pathlib.Path(sse_asgi.__file__).parent\n"
+        "assert 'site-packages' in package.parts, package\n"
+        "assert not list(package.glob('*.so')), list(package.glob('*.so'))\n"
+        "assert not e.SPEEDUPS\n"
+        "print('installed without a compiler: the pure-Python twin runs', sse_asgi.__version__)\n"
+    )
+    with session.chdir(unpacked):
+        session.run(python, "-c", probe, external=True)
+        session.run(
+            python, *_core_tests()[1:], external=True,
+            env={"SSE_ASGI_REQUIRE_ALL": "0"},  # the C extension is missing on purpose
+        )  # fmt: skip
 
 
 @nox.session

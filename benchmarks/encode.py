@@ -32,7 +32,8 @@ from _common import command_line, interleaved, pin_to_core, table, versions
 from apps import Model
 
 from sse_asgi import ServerSentEvent
-from sse_asgi._event import SPEEDUPS, PyServerSentEvent, item_encoder
+from sse_asgi._event import SPEEDUPS, item_encoder
+from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
 
 SMALL = {"i": 1, "msg": "hello"}
 MODEL = Model(id=1, name="Plumbus", price=32.99, in_stock=True, tags=["a", "b"], note=None)

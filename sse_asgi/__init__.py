@@ -5,7 +5,7 @@ Example::
     from sse_asgi import ServerSentEvent
 
     ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
-    # b'event: greeting\\nid: 1\\ndata: {"msg":"hi"}\\n\\n'
+    # b'event: greeting\\ndata: {"msg":"hi"}\\nid: 1\\n\\n'
 
 Importing this package never imports starlette, fastapi, redis or httpx;
 their integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi``,

@@ -1,19 +1,28 @@
 /*
- * sse_asgi._speedups: ServerSentEvent construction in C.
+ * sse_asgi._speedups: ServerSentEvent construction in C, the compiled twin of
+ * sse_asgi/_event_py.py (same public names: ServerSentEvent, rebuild).
+ * sse_asgi/_event.py chooses between the two.
  *
  * Why: building an event is on every stream's hot path, and on CPython a
  * Python __init__ with keyword arguments alone costs several times what
  * formatting the bytes does. This type takes its keyword arguments through
  * vectorcall and formats the bytes in one allocation.
  *
- * Semantics live in Python, not here. The pure-Python class in _event.py is
- * the reference: this type handles the common, valid shapes (exact str
- * fields, an exact non-negative int retry, data or raw_data) and hands every
- * other call -- positional arguments, unknown keywords, str subclasses,
- * invalid values, anything that must raise -- to that class, then copies the
- * fields it produced. So every error message, every normalization and every
- * byte is the Python class's; tests run the whole suite on both and compare
- * them on random input.
+ * Semantics live in Python, not here. The pure-Python class is the
+ * reference: this type handles the common, valid shapes (exact str fields,
+ * an exact non-negative int retry, data or raw_data) and hands every other
+ * call -- positional arguments, unknown keywords, str subclasses, invalid
+ * values, anything that must raise -- to that class, then copies the fields
+ * it produced through its public properties. So every error message, every
+ * normalization and every byte is the Python class's; the tests run the
+ * whole suite on both and compare them on random input.
+ *
+ * What it needs from Python it imports itself when the module is executed
+ * (PEP 489 multi-phase initialization): the reference class, and
+ * sse_asgi._json's serializers, so the JSON is always exactly what
+ * sse_asgi._json produces. Everything lives in the module state, set once
+ * there and only read afterwards; events are immutable once built. That is
+ * what lets the module declare that it does not need the GIL (Py_mod_gil).
  *
  * Framing (WHATWG HTML, "Server-sent events", 9.2.5/9.2.6): fields in the
  * order comment, event, data, id, retry; "name: value\n"; a blank line ends
@@ -36,39 +45,72 @@ typedef struct {
     PyObject *retry;
     PyObject *comment;
     PyObject *encoded;
+    int initialized; /* 0 only between tp_new and the first __init__ */
 } Event;
 
 enum { F_DATA, F_RAW_DATA, F_EVENT, F_ID, F_RETRY, F_COMMENT, N_FIELDS };
 
 static const char *const field_names[N_FIELDS] = {
     "data", "raw_data", "event", "id", "retry", "comment"};
-static PyObject *field_strs[N_FIELDS]; /* interned */
 
-/* Set once by configure(): the Python side this type defers to. */
-static PyObject *py_class;      /* the pure-Python ServerSentEvent */
-static PyObject *orjson_dumps;  /* orjson.dumps */
-static PyObject *json_default;  /* its default= hook */
-static PyObject *dumps;         /* _json.dumps: everything orjson does not know */
-static PyObject *json_fallback; /* _json._fallback: what dumps does when a model fails */
-static PyObject *model_error;   /* pydantic_core.PydanticSerializationError */
-static PyObject *repr_func;     /* _event._repr */
-static PyObject *rebuild_func;  /* _event._rebuild, for pickle */
-static PyObject *model_options; /* _json._MODEL_OPTIONS, or NULL when empty */
-static PyObject *default_kwnames; /* ("default",) */
-static PyObject *str_serializer;  /* "__pydantic_serializer__" */
-static PyObject *str_to_json;     /* "to_json" */
+typedef struct {
+    PyTypeObject *event_type;
+    PyObject *py_class;        /* sse_asgi._event_py.ServerSentEvent: the reference */
+    PyObject *orjson_dumps;    /* orjson.dumps */
+    PyObject *json_default;    /* sse_asgi._json.json_default: its default= hook */
+    PyObject *dumps;           /* sse_asgi._json.dumps: everything orjson does not know */
+    PyObject *json_fallback;   /* sse_asgi._json.json_fallback: when a model's serializer fails */
+    PyObject *model_options;   /* sse_asgi._json.MODEL_OPTIONS, or NULL when empty */
+    PyObject *orjson_native;   /* sse_asgi._json.ORJSON_NATIVE: types orjson serializes itself */
+    PyObject *model_error;     /* pydantic_core.PydanticSerializationError */
+    PyObject *default_kwnames; /* ("default",) */
+    PyObject *str_serializer;  /* "__pydantic_serializer__" */
+    PyObject *str_to_json;     /* "to_json" */
+    PyObject *str_encode;      /* "encode" */
+    PyObject *empty;           /* b"\n": what an event without fields encodes to */
+    PyObject *field_strs[N_FIELDS]; /* interned: keywords compare by identity first */
+} State;
 
-static PyTypeObject EventType;
+static struct PyModuleDef module_def;
 
-#define NOT_CONFIGURED() \
-    PyErr_SetString(PyExc_RuntimeError, "sse_asgi._speedups is not configured")
+static inline State *
+module_state(PyObject *module)
+{
+    return (State *)PyModule_GetState(module);
+}
+
+/* The state of the module that defined `type` or the base it inherits from
+   (a subclass's __init__ reaches here with the subclass). */
+static State *
+state_of_type(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *module = PyType_GetModuleByDef(type, &module_def);
+    return module == NULL ? NULL : module_state(module);
+#else
+    /* Python 3.10 has no PyType_GetModuleByDef: the same walk over the MRO. */
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!PyType_HasFeature(base, Py_TPFLAGS_HEAPTYPE)) {
+            continue;
+        }
+        PyObject *module = ((PyHeapTypeObject *)base)->ht_module;
+        if (module != NULL && PyModule_GetDef(module) == &module_def) {
+            return module_state(module);
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "%s is not a ServerSentEvent type", type->tp_name);
+    return NULL;
+#endif
+}
 
 /* ---- building ---------------------------------------------------------------- */
 
 /* Whether the collector must track an event with these fields. Events
    built here hold str, int and bytes besides data, and nothing can make a
    cycle through those (tuples of atoms are untracked the same way); this
-   saves the collector work on every data-less event. stored() accepts
+   saves the collector work on every data-less event. rebuild() accepts
    anything, hence the check. */
 static int
 needs_tracking(PyObject *const fields[N_FIELDS])
@@ -85,25 +127,15 @@ needs_tracking(PyObject *const fields[N_FIELDS])
     return 0;
 }
 
-static void
-set_fields(Event *self, PyObject *const fields[N_FIELDS], PyObject *encoded)
-{
-    PyObject **slots[N_FIELDS] = {&self->data, &self->raw_data, &self->event,
-                                  &self->id, &self->retry, &self->comment};
-    for (int i = 0; i < N_FIELDS; i++) {
-        Py_XSETREF(*slots[i], Py_NewRef(fields[i] ? fields[i] : Py_None));
-    }
-    Py_XSETREF(self->encoded, Py_NewRef(encoded));
-}
-
-/* A new event holding these fields. `track`: whether the collector must
-   track it (see needs_tracking), or -1 to work it out. */
+/* A new event holding these fields (NULL = None). `track`: whether the
+   collector must track it (see needs_tracking), or -1 to work it out. */
 static Event *
-event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *encoded, int track)
+event_alloc(State *state, PyTypeObject *type, PyObject *const fields[N_FIELDS],
+            PyObject *encoded, int track)
 {
     /* The exact type skips tp_alloc's zeroing and tracking; tp_alloc
        tracks subclass instances, which may have a __dict__. */
-    int exact = type == &EventType;
+    int exact = type == state->event_type;
     Event *self = exact ? PyObject_GC_New(Event, type) : (Event *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
@@ -114,28 +146,29 @@ event_alloc(PyTypeObject *type, PyObject *const fields[N_FIELDS], PyObject *enco
         *slots[i] = Py_NewRef(fields[i] ? fields[i] : Py_None);
     }
     self->encoded = Py_NewRef(encoded);
+    self->initialized = 1;
     if (exact && (track < 0 ? needs_tracking(fields) : track)) {
         PyObject_GC_Track(self);
     }
     return self;
 }
 
-/* The fields of a pure-Python instance (the reference result): new
-   references, None as NULL; -1 with an exception set on failure. */
+/* The fields of a pure-Python instance (the reference result), read through
+   its public properties and encode(): new references, None as NULL; -1
+   with an exception set on failure. */
 static int
-fields_of_python(PyObject *instance, PyObject *fields[N_FIELDS], PyObject **encoded)
+fields_of_python(State *state, PyObject *instance, PyObject *fields[N_FIELDS],
+                 PyObject **encoded)
 {
-    static const char *const attrs[N_FIELDS] = {
-        "_data", "_raw_data", "_event", "_id", "_retry", "_comment"};
     for (int i = 0; i < N_FIELDS; i++) {
         fields[i] = NULL;
     }
-    *encoded = PyObject_GetAttrString(instance, "_encoded");
+    *encoded = PyObject_CallMethodNoArgs(instance, state->str_encode);
     if (*encoded == NULL) {
         return -1;
     }
     for (int i = 0; i < N_FIELDS; i++) {
-        fields[i] = PyObject_GetAttrString(instance, attrs[i]);
+        fields[i] = PyObject_GetAttr(instance, state->field_strs[i]);
         if (fields[i] == NULL) {
             for (int j = 0; j < i; j++) {
                 Py_CLEAR(fields[j]);
@@ -159,24 +192,22 @@ release_fields(PyObject *fields[N_FIELDS], PyObject *encoded)
     Py_XDECREF(encoded);
 }
 
+/* The call, made by the Python class; its result copied into a new event. */
 static PyObject *
-fallback(PyTypeObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+fallback(State *state, PyTypeObject *type, PyObject *const *args, size_t nargsf,
+         PyObject *kwnames)
 {
-    if (py_class == NULL) {
-        NOT_CONFIGURED();
-        return NULL;
-    }
-    PyObject *instance = PyObject_Vectorcall(py_class, args, nargsf, kwnames);
+    PyObject *instance = PyObject_Vectorcall(state->py_class, args, nargsf, kwnames);
     if (instance == NULL) {
         return NULL;
     }
     PyObject *fields[N_FIELDS], *encoded;
-    int failed = fields_of_python(instance, fields, &encoded);
+    int failed = fields_of_python(state, instance, fields, &encoded);
     Py_DECREF(instance);
     if (failed) {
         return NULL;
     }
-    PyObject *result = (PyObject *)event_alloc(type, fields, encoded, -1);
+    PyObject *result = (PyObject *)event_alloc(state, type, fields, encoded, -1);
     release_fields(fields, encoded);
     return result;
 }
@@ -297,18 +328,21 @@ write_field(char *out, const char *name, Py_ssize_t nlen, const char *value, Py_
     return out;
 }
 
-/* A pydantic model's own JSON, exactly as _json.dumps gets it: the type's
-   serializer's to_json (with _json.MODEL_OPTIONS), and _json._fallback if
-   that raises PydanticSerializationError -- without a Python frame. Returns
-   1 with *body set, 0 if `data` is no model (dumps() decides), -1 on error. */
+/* A pydantic model's own JSON, as sse_asgi._json.dumps gets it for a model
+   at the top: its type's serializer's to_json with MODEL_OPTIONS, and
+   json_fallback if that raises PydanticSerializationError -- without a
+   Python frame. Returns 1 with *body set, 0 if `data` is no model (dumps()
+   decides), -1 on error. */
 static int
-model_json(PyObject *data, PyObject **body)
+model_json(State *state, PyObject *data, PyObject **body)
 {
     PyObject *serializer;
 #if PY_VERSION_HEX >= 0x030D0000
-    int found = PyObject_GetOptionalAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer);
+    int found = PyObject_GetOptionalAttr((PyObject *)Py_TYPE(data), state->str_serializer,
+                                         &serializer);
 #else
-    int found = _PyObject_LookupAttr((PyObject *)Py_TYPE(data), str_serializer, &serializer);
+    int found = _PyObject_LookupAttr((PyObject *)Py_TYPE(data), state->str_serializer,
+                                     &serializer);
 #endif
     if (found <= 0) {
         return found;
@@ -317,49 +351,50 @@ model_json(PyObject *data, PyObject **body)
         Py_DECREF(serializer);
         return 0;
     }
-    if (model_options == NULL) {
+    if (state->model_options == NULL) {
         PyObject *call_args[2] = {serializer, data};
-        *body = PyObject_VectorcallMethod(str_to_json, call_args,
+        *body = PyObject_VectorcallMethod(state->str_to_json, call_args,
                                           2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     else {
-        PyObject *to_json = PyObject_GetAttr(serializer, str_to_json);
-        *body = to_json ? PyObject_VectorcallDict(to_json, &data, 1, model_options) : NULL;
+        PyObject *to_json = PyObject_GetAttr(serializer, state->str_to_json);
+        *body = to_json ? PyObject_VectorcallDict(to_json, &data, 1, state->model_options)
+                        : NULL;
         Py_XDECREF(to_json);
     }
     Py_DECREF(serializer);
-    if (*body == NULL && PyErr_ExceptionMatches(model_error)) {
+    if (*body == NULL && PyErr_ExceptionMatches(state->model_error)) {
         PyErr_Clear();
-        *body = PyObject_CallOneArg(json_fallback, data);
+        *body = PyObject_CallOneArg(state->json_fallback, data);
     }
     return *body == NULL ? -1 : 1;
 }
 
-/* The JSON bytes of `data`, as _json.dumps produces them, or NULL with the
+/* The JSON bytes of `data` as the Python class gets them, or NULL with the
    exception set. */
 static PyObject *
-serialize(PyObject *data)
+serialize(State *state, PyObject *data)
 {
-    /* _json.ORJSON_NATIVE, checked inline (None never gets here). */
-    int native = PyDict_CheckExact(data) || PyList_CheckExact(data) || PyUnicode_CheckExact(data)
-                 || PyLong_CheckExact(data) || PyFloat_CheckExact(data) || PyBool_Check(data)
-                 || PyTuple_CheckExact(data);
+    int native = PySequence_Contains(state->orjson_native, (PyObject *)Py_TYPE(data));
+    if (native < 0) {
+        return NULL;
+    }
     PyObject *body = NULL;
     if (native) {
-        PyObject *call_args[2] = {data, json_default};
-        body = PyObject_Vectorcall(orjson_dumps, call_args, 1, default_kwnames);
+        PyObject *call_args[2] = {data, state->json_default};
+        body = PyObject_Vectorcall(state->orjson_dumps, call_args, 1, state->default_kwnames);
         if (body == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear(); /* big ints, non-str keys, ...: dumps() knows them */
-            body = PyObject_CallOneArg(dumps, data);
+            body = PyObject_CallOneArg(state->dumps, data);
         }
     }
     else {
-        int model = model_json(data, &body);
+        int model = model_json(state, data, &body);
         if (model < 0) {
             return NULL;
         }
         if (model == 0) {
-            body = PyObject_CallOneArg(dumps, data);
+            body = PyObject_CallOneArg(state->dumps, data);
         }
     }
     if (body != NULL && !PyBytes_CheckExact(body)) {
@@ -373,7 +408,7 @@ serialize(PyObject *data)
 /* Build an event from keyword values (NULL = not given or None); returns
    Py_NotImplemented (borrowed) when the Python class must decide. */
 static PyObject *
-build(PyTypeObject *type, PyObject *const f[N_FIELDS])
+build(State *state, PyTypeObject *type, PyObject *const f[N_FIELDS])
 {
     const char *comment = NULL, *event = NULL, *id = NULL, *raw = NULL;
     Py_ssize_t ncomment = 0, nevent = 0, nid = 0, nraw = 0;
@@ -426,7 +461,7 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
     /* Everything else is valid: serializing data is the last step, so that
        any error it raises is the one the Python class would raise. */
     result = NULL;
-    if (f[F_DATA] != NULL && (body = serialize(f[F_DATA])) == NULL) {
+    if (f[F_DATA] != NULL && (body = serialize(state, f[F_DATA])) == NULL) {
         goto done;
     }
 
@@ -483,7 +518,7 @@ build(PyTypeObject *type, PyObject *const f[N_FIELDS])
     *out++ = '\n';
     assert(out == PyBytes_AS_STRING(encoded) + size);
     /* Besides data, the fields here are exact str and int: see needs_tracking. */
-    result = (PyObject *)event_alloc(type, f, encoded, f[F_DATA] != NULL);
+    result = (PyObject *)event_alloc(state, type, f, encoded, f[F_DATA] != NULL);
 
 done:
     for (int i = 0; i < 4; i++) {
@@ -495,10 +530,10 @@ done:
 }
 
 static int
-field_index(PyObject *name)
+field_index(State *state, PyObject *name)
 {
     for (int i = 0; i < N_FIELDS; i++) {
-        if (name == field_strs[i]) {
+        if (name == state->field_strs[i]) {
             return i;
         }
     }
@@ -510,67 +545,101 @@ field_index(PyObject *name)
     return -1;
 }
 
+/* Calls of the exact type (tp_vectorcall is not inherited by subclasses). */
 static PyObject *
 event_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    State *state = PyType_GetModuleState((PyTypeObject *)type);
+    if (state == NULL) {
+        return NULL;
+    }
     PyObject *f[N_FIELDS] = {NULL};
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (py_class == NULL || nargs != 0) {
-        return fallback((PyTypeObject *)type, args, nargsf, kwnames);
+    if (PyVectorcall_NARGS(nargsf) != 0) {
+        return fallback(state, (PyTypeObject *)type, args, nargsf, kwnames);
     }
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
-        int index = field_index(PyTuple_GET_ITEM(kwnames, i));
+        int index = field_index(state, PyTuple_GET_ITEM(kwnames, i));
         if (index < 0) {
-            return fallback((PyTypeObject *)type, args, nargsf, kwnames);
+            return fallback(state, (PyTypeObject *)type, args, nargsf, kwnames);
         }
         PyObject *value = args[i];
         f[index] = value == Py_None ? NULL : value;
     }
-    PyObject *result = build((PyTypeObject *)type, f);
+    PyObject *result = build(state, (PyTypeObject *)type, f);
     if (result == Py_NotImplemented) {
-        return fallback((PyTypeObject *)type, args, nargsf, kwnames);
+        return fallback(state, (PyTypeObject *)type, args, nargsf, kwnames);
     }
     return result;
 }
 
-/* Subclasses are built through tp_new and tp_init (tp_vectorcall is not
-   inherited), so that a subclass's own __init__ can call super().__init__:
-   tp_new makes an empty event, tp_init fills it as the Python class would. */
+/* Subclasses are built through tp_new and tp_init, so that a subclass's own
+   __init__ can call super().__init__: tp_new makes an empty event, tp_init
+   fills it as the Python class would -- once. */
 static PyObject *
 event_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
 {
-    static PyObject *empty_event = NULL; /* b"\n": what ServerSentEvent() encodes to */
-    if (empty_event == NULL && (empty_event = PyBytes_FromString("\n")) == NULL) {
+    State *state = state_of_type(type);
+    if (state == NULL) {
         return NULL;
     }
     PyObject *fields[N_FIELDS] = {NULL};
-    return (PyObject *)event_alloc(type, fields, empty_event, -1);
+    Event *self = event_alloc(state, type, fields, state->empty, -1);
+    if (self != NULL) {
+        self->initialized = 0;
+    }
+    return (PyObject *)self;
+}
+
+static int
+init_once(Event *self, PyObject *fields[N_FIELDS], PyObject *encoded)
+{
+    /* An event is immutable: __init__ fills the empty event tp_new made, and
+       refuses to change a built one -- other threads may be reading it. */
+    if (self->initialized) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ServerSentEvent is immutable: __init__ cannot run again on an event");
+        return -1;
+    }
+    PyObject **slots[N_FIELDS] = {&self->data, &self->raw_data, &self->event,
+                                  &self->id, &self->retry, &self->comment};
+    for (int i = 0; i < N_FIELDS; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(fields[i] ? fields[i] : Py_None));
+    }
+    Py_XSETREF(self->encoded, Py_NewRef(encoded));
+    self->initialized = 1;
+    if (!PyObject_GC_IsTracked((PyObject *)self) && needs_tracking(fields)) {
+        PyObject_GC_Track(self);
+    }
+    return 0;
 }
 
 static int
 event_init(Event *self, PyObject *args, PyObject *kwargs)
 {
-    if (py_class == NULL) {
-        NOT_CONFIGURED();
+    State *state = state_of_type(Py_TYPE(self));
+    if (state == NULL) {
         return -1;
     }
-    PyObject *instance = PyObject_Call(py_class, args, kwargs);
+    PyObject *instance = PyObject_Call(state->py_class, args, kwargs);
     if (instance == NULL) {
         return -1;
     }
     PyObject *fields[N_FIELDS], *encoded;
-    int failed = fields_of_python(instance, fields, &encoded);
+    int result = fields_of_python(state, instance, fields, &encoded);
     Py_DECREF(instance);
-    if (failed) {
+    if (result < 0) {
         return -1;
     }
-    set_fields(self, fields, encoded);
-    if (!PyObject_GC_IsTracked((PyObject *)self) && needs_tracking(fields)) {
-        PyObject_GC_Track(self);
-    }
+#ifdef Py_GIL_DISABLED
+    Py_BEGIN_CRITICAL_SECTION(self);
+#endif
+    result = init_once(self, fields, encoded);
+#ifdef Py_GIL_DISABLED
+    Py_END_CRITICAL_SECTION();
+#endif
     release_fields(fields, encoded);
-    return 0;
+    return result;
 }
 
 /* ---- the object protocol ----------------------------------------------------- */
@@ -580,6 +649,7 @@ event_init(Event *self, PyObject *args, PyObject *kwargs)
 static int
 event_traverse(Event *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self)); /* instances of a heap type own a reference to it */
     Py_VISIT(self->data);
     Py_VISIT(self->raw_data);
     Py_VISIT(self->event);
@@ -606,13 +676,17 @@ event_clear(Event *self)
 static void
 event_dealloc(Event *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     /* The trashcan bounds the C stack when a long chain of events (each the
-       data of the next) is freed at once. A subclass's dealloc has its own,
-       and releases its (heap) type after calling this. */
+       data of the next) is freed at once. A Python subclass's dealloc has
+       its own, and calls this one. */
     Py_TRASHCAN_BEGIN(self, event_dealloc)
     event_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    /* The instance's reference to its type: for a Python subclass too,
+       whose dealloc leaves that to a heap base type's. */
+    Py_DECREF(type);
     Py_TRASHCAN_END
 }
 
@@ -656,10 +730,40 @@ event_hash(Event *self)
     return encoded == NULL ? -1 : PyObject_Hash(encoded);
 }
 
+/* "ServerSentEvent(data=..., event=...)": the fields that are not None, in
+   field order, under the instance's own class name. */
 static PyObject *
-event_repr(PyObject *self)
+event_repr(Event *self)
 {
-    return PyObject_CallOneArg(repr_func, self);
+    PyObject *values[N_FIELDS] = {self->data,  self->raw_data, self->event,
+                                  self->id,    self->retry,    self->comment};
+    PyObject *parts = PyList_New(0), *name = NULL, *joined = NULL, *result = NULL;
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (values[i] == NULL || values[i] == Py_None) {
+            continue;
+        }
+        PyObject *part = PyUnicode_FromFormat("%s=%R", field_names[i], values[i]);
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            goto done;
+        }
+        Py_DECREF(part);
+    }
+    PyObject *separator = PyUnicode_FromString(", ");
+    joined = separator ? PyUnicode_Join(separator, parts) : NULL;
+    Py_XDECREF(separator);
+    name = joined ? PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__name__") : NULL;
+    if (name != NULL) {
+        result = PyUnicode_FromFormat("%S(%U)", name, joined);
+    }
+done:
+    Py_DECREF(parts);
+    Py_XDECREF(joined);
+    Py_XDECREF(name);
+    return result;
 }
 
 static PyObject *
@@ -668,15 +772,30 @@ event_encode(Event *self, PyObject *Py_UNUSED(ignored))
     return Py_XNewRef(encoded_of(self));
 }
 
+/* A pickle names sse_asgi._event.restore, as the Python class's does, so an
+   event pickled under either twin loads as the twin the loading process
+   runs. Looked up here, not at module exec: sse_asgi._event imports this
+   module. */
 static PyObject *
 event_reduce(Event *self, PyObject *Py_UNUSED(ignored))
 {
     if (encoded_of(self) == NULL) {
         return NULL;
     }
-    return Py_BuildValue("O(OOOOOOO)", rebuild_func, self->encoded, OR_NONE(self->data),
-                         OR_NONE(self->raw_data), OR_NONE(self->event), OR_NONE(self->id),
-                         OR_NONE(self->retry), OR_NONE(self->comment));
+    PyObject *selector = PyImport_ImportModule("sse_asgi._event");
+    if (selector == NULL) {
+        return NULL;
+    }
+    PyObject *restore = PyObject_GetAttrString(selector, "restore");
+    Py_DECREF(selector);
+    if (restore == NULL) {
+        return NULL;
+    }
+    PyObject *result = Py_BuildValue("N(OOOOOOO)", restore, self->encoded, OR_NONE(self->data),
+                                     OR_NONE(self->raw_data), OR_NONE(self->event),
+                                     OR_NONE(self->id), OR_NONE(self->retry),
+                                     OR_NONE(self->comment));
+    return result;
 }
 
 static PyMethodDef event_methods[] = {
@@ -687,8 +806,7 @@ static PyMethodDef event_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define MEMBER(name, field, doc) \
-    {name, T_OBJECT, offsetof(Event, field), READONLY, doc}
+#define MEMBER(name, field, doc) {name, T_OBJECT, offsetof(Event, field), READONLY, doc}
 
 static PyMemberDef event_members[] = {
     MEMBER("data", data, "The value sent JSON-encoded in the ``data`` field, or ``None``."),
@@ -701,146 +819,231 @@ static PyMemberDef event_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyTypeObject EventType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sse_asgi._event.ServerSentEvent",
-    .tp_basicsize = sizeof(Event),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = event_new,
-    .tp_init = (initproc)event_init,
-    .tp_alloc = PyType_GenericAlloc,
-    .tp_free = PyObject_GC_Del,
-    .tp_vectorcall = event_vectorcall,
-    .tp_traverse = (traverseproc)event_traverse,
-    .tp_clear = (inquiry)event_clear,
-    .tp_dealloc = (destructor)event_dealloc,
-    .tp_richcompare = event_richcompare,
-    .tp_hash = (hashfunc)event_hash,
-    .tp_repr = event_repr,
-    .tp_methods = event_methods,
-    .tp_members = event_members,
-};
-
 /* ---- module ------------------------------------------------------------------ */
 
-/* What only the first configure() does: the type, and the interned names. */
-static int
-ready_type(PyObject *cls)
+/* The type, with the reference class's docstring behind a text signature
+   (the docstring is copied into the type, so `doc` may go afterwards). */
+static PyObject *
+make_type(PyObject *module, PyObject *py_class)
 {
-    /* The class docstring is the Python class's, behind a text signature. */
     static const char signature[] =
         "ServerSentEvent(*, data=None, raw_data=None, event=None, id=None, retry=None, "
         "comment=None)\n--\n\n";
-    PyObject *doc = PyObject_GetAttrString(cls, "__doc__");
+    PyObject *doc = PyObject_GetAttrString(py_class, "__doc__");
     if (doc == NULL) {
-        return -1;
+        return NULL;
     }
     const char *text = PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : "";
-    char *type_doc = text ? PyMem_RawMalloc(sizeof(signature) + strlen(text)) : NULL;
+    char *type_doc = text ? PyMem_Malloc(sizeof(signature) + strlen(text)) : NULL;
     if (type_doc == NULL) {
         Py_DECREF(doc);
-        if (!PyErr_Occurred()) {
-            PyErr_NoMemory();
-        }
-        return -1;
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
     strcpy(type_doc, signature);
     strcat(type_doc, text);
     Py_DECREF(doc);
-    EventType.tp_doc = type_doc; /* kept for the life of the process, like the type */
-    if (PyType_Ready(&EventType) < 0) {
+
+    PyType_Slot slots[] = {
+        {Py_tp_doc, type_doc},
+        {Py_tp_new, event_new},
+        {Py_tp_init, (initproc)event_init},
+        {Py_tp_traverse, (traverseproc)event_traverse},
+        {Py_tp_clear, (inquiry)event_clear},
+        {Py_tp_dealloc, (destructor)event_dealloc},
+        {Py_tp_richcompare, event_richcompare},
+        {Py_tp_hash, (hashfunc)event_hash},
+        {Py_tp_repr, (reprfunc)event_repr},
+        {Py_tp_methods, event_methods},
+        {Py_tp_members, event_members},
+        {0, NULL},
+    };
+    PyType_Spec spec = {
+        .name = "sse_asgi._speedups.ServerSentEvent",
+        .basicsize = sizeof(Event),
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC
+                 | Py_TPFLAGS_IMMUTABLETYPE,
+        .slots = slots,
+    };
+    PyObject *type = PyType_FromModuleAndSpec(module, &spec, NULL);
+    PyMem_Free(type_doc);
+    if (type != NULL) {
+        /* Keyword calls of the exact type skip tp_new and tp_init. (No type
+           slot sets this before Python 3.14.) */
+        ((PyTypeObject *)type)->tp_vectorcall = event_vectorcall;
+    }
+    return type;
+}
+
+/* A new reference to module.attribute (an absolute module name). */
+static PyObject *
+import_from(const char *module_name, const char *attribute)
+{
+    PyObject *module = PyImport_ImportModule(module_name);
+    if (module == NULL) {
+        return NULL;
+    }
+    PyObject *value = PyObject_GetAttrString(module, attribute);
+    Py_DECREF(module);
+    return value;
+}
+
+static int
+module_exec(PyObject *module)
+{
+    State *state = module_state(module);
+    PyObject *options = NULL;
+    if ((state->py_class = import_from("sse_asgi._event_py", "ServerSentEvent")) == NULL
+        || (state->orjson_dumps = import_from("orjson", "dumps")) == NULL
+        || (state->json_default = import_from("sse_asgi._json", "json_default")) == NULL
+        || (state->dumps = import_from("sse_asgi._json", "dumps")) == NULL
+        || (state->json_fallback = import_from("sse_asgi._json", "json_fallback")) == NULL
+        || (state->orjson_native = import_from("sse_asgi._json", "ORJSON_NATIVE")) == NULL
+        || (state->model_error = import_from("pydantic_core", "PydanticSerializationError"))
+               == NULL
+        || (options = import_from("sse_asgi._json", "MODEL_OPTIONS")) == NULL) {
         return -1;
     }
+    if (!PyDict_Check(options)) {
+        PyErr_SetString(PyExc_TypeError, "sse_asgi._json.MODEL_OPTIONS must be a dict");
+        Py_DECREF(options);
+        return -1;
+    }
+    /* A copy: keyword arguments for every model, fixed from here on. None
+       when empty, so that to_json is called the quick way. */
+    state->model_options = PyDict_GET_SIZE(options) > 0 ? PyDict_Copy(options) : NULL;
+    Py_DECREF(options);
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+
     PyObject *name = PyUnicode_InternFromString("default");
     if (name == NULL) {
         return -1;
     }
-    /* Interned, like the names in compiled code: callees compare by identity first. */
-    default_kwnames = PyTuple_Pack(1, name);
+    state->default_kwnames = PyTuple_Pack(1, name);
     Py_DECREF(name);
-    str_serializer = PyUnicode_InternFromString("__pydantic_serializer__");
-    str_to_json = PyUnicode_InternFromString("to_json");
-    if (default_kwnames == NULL || str_serializer == NULL || str_to_json == NULL) {
+    if (state->default_kwnames == NULL
+        || (state->str_serializer = PyUnicode_InternFromString("__pydantic_serializer__"))
+               == NULL
+        || (state->str_to_json = PyUnicode_InternFromString("to_json")) == NULL
+        || (state->str_encode = PyUnicode_InternFromString("encode")) == NULL
+        || (state->empty = PyBytes_FromString("\n")) == NULL) {
         return -1;
     }
     for (int i = 0; i < N_FIELDS; i++) {
-        field_strs[i] = PyUnicode_InternFromString(field_names[i]);
-        if (field_strs[i] == NULL) {
+        if ((state->field_strs[i] = PyUnicode_InternFromString(field_names[i])) == NULL) {
             return -1;
         }
+    }
+
+    PyObject *type = make_type(module, state->py_class);
+    if (type == NULL) {
+        return -1;
+    }
+    state->event_type = (PyTypeObject *)type;
+    if (PyModule_AddObjectRef(module, "ServerSentEvent", type) < 0) {
+        return -1;
+    }
+    PyObject *all = Py_BuildValue("[ss]", "ServerSentEvent", "rebuild");
+    if (all == NULL || PyModule_AddObject(module, "__all__", all) < 0) {
+        Py_XDECREF(all);
+        return -1;
     }
     return 0;
 }
 
-/* Also called again when sse_asgi._event is reloaded: it then points the
-   type at the new Python objects. */
 static PyObject *
-configure(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *cls, *o_dumps, *o_default, *j_dumps, *j_fallback, *error, *options, *repr,
-        *rebuild;
-    if (!PyArg_ParseTuple(args, "OOOOOOO!OO:configure", &cls, &o_dumps, &o_default, &j_dumps,
-                          &j_fallback, &error, &PyDict_Type, &options, &repr, &rebuild)) {
-        return NULL;
-    }
-    if (!(EventType.tp_flags & Py_TPFLAGS_READY) && ready_type(cls) < 0) {
-        return NULL;
-    }
-    PyObject *options_copy = NULL;
-    if (PyDict_GET_SIZE(options) > 0 && (options_copy = PyDict_Copy(options)) == NULL) {
-        return NULL;
-    }
-    Py_XSETREF(model_options, options_copy);
-    Py_XSETREF(orjson_dumps, Py_NewRef(o_dumps));
-    Py_XSETREF(json_default, Py_NewRef(o_default));
-    Py_XSETREF(dumps, Py_NewRef(j_dumps));
-    Py_XSETREF(json_fallback, Py_NewRef(j_fallback));
-    Py_XSETREF(model_error, Py_NewRef(error));
-    Py_XSETREF(repr_func, Py_NewRef(repr));
-    Py_XSETREF(rebuild_func, Py_NewRef(rebuild));
-    Py_XSETREF(py_class, Py_NewRef(cls));
-    return Py_NewRef((PyObject *)&EventType);
-}
-
-static PyObject *
-stored(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+rebuild(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 1 + N_FIELDS || !PyBytes_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "stored(encoded: bytes, *six fields)");
+        PyErr_SetString(PyExc_TypeError,
+                        "rebuild(encoded: bytes, data, raw_data, event, id, retry, comment)");
         return NULL;
     }
-    if (py_class == NULL) {
-        NOT_CONFIGURED();
-        return NULL;
-    }
+    State *state = module_state(module);
     PyObject *f[N_FIELDS];
     for (int i = 0; i < N_FIELDS; i++) {
         f[i] = args[1 + i] == Py_None ? NULL : args[1 + i];
     }
-    return (PyObject *)event_alloc(&EventType, f, args[0], -1);
+    return (PyObject *)event_alloc(state, state->event_type, f, args[0], -1);
 }
 
 static PyMethodDef module_methods[] = {
-    {"configure", configure, METH_VARARGS,
-     "configure(py_class, orjson_dumps, json_default, dumps, fallback, model_error, "
-     "model_options, repr, rebuild)\n"
-     "--\n\nReady the type, deferring to the pure-Python class; returns the type."},
-    {"stored", (PyCFunction)(void (*)(void))stored, METH_FASTCALL,
-     "stored(encoded, data, raw_data, event, id, retry, comment)\n--\n\n"
-     "An event from already-encoded bytes and its fields, unchecked."},
+    {"rebuild", (PyCFunction)(void (*)(void))rebuild, METH_FASTCALL,
+     "rebuild(encoded, data, raw_data, event, id, retry, comment, /)\n--\n\n"
+     "An event from bytes this library encoded and the fields they came from, unchecked."},
     {NULL, NULL, 0, NULL},
+};
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    State *state = module_state(module);
+    Py_VISIT(state->event_type);
+    Py_VISIT(state->py_class);
+    Py_VISIT(state->orjson_dumps);
+    Py_VISIT(state->json_default);
+    Py_VISIT(state->dumps);
+    Py_VISIT(state->json_fallback);
+    Py_VISIT(state->model_options);
+    Py_VISIT(state->orjson_native);
+    Py_VISIT(state->model_error);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    State *state = module_state(module);
+    Py_CLEAR(state->event_type);
+    Py_CLEAR(state->py_class);
+    Py_CLEAR(state->orjson_dumps);
+    Py_CLEAR(state->json_default);
+    Py_CLEAR(state->dumps);
+    Py_CLEAR(state->json_fallback);
+    Py_CLEAR(state->model_options);
+    Py_CLEAR(state->orjson_native);
+    Py_CLEAR(state->model_error);
+    Py_CLEAR(state->default_kwnames);
+    Py_CLEAR(state->str_serializer);
+    Py_CLEAR(state->str_to_json);
+    Py_CLEAR(state->str_encode);
+    Py_CLEAR(state->empty);
+    for (int i = 0; i < N_FIELDS; i++) {
+        Py_CLEAR(state->field_strs[i]);
+    }
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    (void)module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_gil
+    /* 3.13+: the state is read-only after exec and events are immutable. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "sse_asgi._speedups",
-    .m_doc = "ServerSentEvent construction in C; see sse_asgi/_event.py.",
-    .m_size = -1,
+    .m_doc = "ServerSentEvent construction in C: the compiled twin of sse_asgi._event_py.",
+    .m_size = sizeof(State),
     .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module_def);
+    return PyModuleDef_Init(&module_def);
 }

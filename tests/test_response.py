@@ -226,7 +226,10 @@ async def test_sync_generator_items_cross_in_batches(monkeypatch: pytest.MonkeyP
     client = FakeClient()
     await run(EventSourceResponse(x for x in range(2000)), client)
     assert len(client.events) == 2000
-    assert wakeups < 200  # far fewer event-loop hops than items
+    # Far fewer event-loop hops than items (one per item without batching).
+    # How many items each hop takes depends on how the two threads are
+    # scheduled: on a loaded 2-core machine it fell to ~10, hence the margin.
+    assert wakeups < 500
 
 
 async def test_lists_are_iterated_on_the_loop() -> None:

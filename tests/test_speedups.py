@@ -1,10 +1,11 @@
-"""The C speedups (sse_asgi/_speedups.c) against the pure-Python ServerSentEvent.
+"""The C twin (sse_asgi/_speedups.c) against the pure-Python one (sse_asgi/_event_py.py).
 
 The C type defers every unusual call to the Python class, so the two must
 agree on everything: bytes, fields, repr, and the exact exception for any
 input. Hypothesis compares them on random keyword arguments; the rest checks
 what only C can get wrong (reference counts, the cycle collector, pickling,
-subclasses), and the whole core suite runs again without the speedups.
+subclasses, module state), that the stub matches the compiled module, and
+CI runs the whole suite once more with SSE_ASGI_NO_EXTENSIONS=1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import decimal
 import enum
 import gc
 import importlib
+import importlib.util
 import inspect
 import os
 import pickle
@@ -30,8 +32,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 import sse_asgi
-from sse_asgi import _event
-from sse_asgi._event import PyServerSentEvent, encode_item, event_with_id, stored_event
+from sse_asgi import _event, _event_py
+from sse_asgi._event import encode_item, event_with_id, stored_event
+from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
 
 from .conftest import require_component
 
@@ -41,12 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _speedups_built() -> None:
-    if os.environ.get("SSE_ASGI_NO_EXTENSIONS"):
-        pytest.skip("SSE_ASGI_NO_EXTENSIONS is set: the speedups are turned off on purpose")
     if not _event.SPEEDUPS:
         require_component(
             "sse_asgi._speedups (the C extension)",
-            "the package was installed without a C compiler; the pure-Python class runs instead",
+            "built without a C compiler, or SSE_ASGI_NO_EXTENSIONS is set; the Python class runs",
         )
 
 
@@ -180,7 +181,72 @@ def test_the_public_class_is_the_c_type_with_the_python_docs() -> None:
     )
     assert inspect.signature(CSSE) == expected
     assert CSSE.__name__ == PyServerSentEvent.__name__
-    assert CSSE.__module__ == PyServerSentEvent.__module__
+
+
+@pytest.mark.parametrize("cls", [CSSE, PyServerSentEvent], ids=["C", "Python"])
+def test_each_class_names_its_own_module(cls: Any) -> None:
+    # What a traceback, a repr of the class and pickle's lookup by name see.
+    assert cls.__qualname__ == "ServerSentEvent"
+    assert getattr(importlib.import_module(cls.__module__), cls.__qualname__) is cls
+    assert CSSE.__module__ == "sse_asgi._speedups"
+
+
+def test_the_twins_have_the_same_public_names() -> None:
+    from sse_asgi import _speedups
+
+    assert _speedups.__all__ == _event_py.__all__ == ["ServerSentEvent", "rebuild"]
+
+    def public(cls: Any) -> set[str]:
+        return {name for name in dir(cls) if not name.startswith("_")}
+
+    assert public(CSSE) == public(PyServerSentEvent)
+
+
+def test_the_stub_matches_the_compiled_module() -> None:
+    # mypy checks sse_asgi against sse_asgi/_speedups.pyi: stubtest holds
+    # that stub to what the compiled module really has.
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "sse_asgi._speedups"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_import_of_the_module_has_its_own_state() -> None:
+    # Multi-phase initialization (PEP 489): executing the extension again
+    # makes a new module with its own type and state, not the cached one.
+    spec = importlib.util.find_spec("sse_asgi._speedups")
+    assert spec is not None
+    assert spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    assert fresh.ServerSentEvent is not CSSE
+    event = fresh.ServerSentEvent(data={"a": 1}, event="e")
+    assert event.encode() == CSSE(data={"a": 1}, event="e").encode()
+    assert type(fresh.rebuild(b"data: 1\n\n", 1, None, None, None, None, None)) is (
+        fresh.ServerSentEvent
+    )
+    with pytest.raises(sse_asgi.InvalidEventError):
+        fresh.ServerSentEvent(id="a\nb")
+    del fresh, event
+    gc.collect()
+
+
+def test_init_cannot_change_a_built_event() -> None:
+    # Immutable, so that no thread can see an event change under it.
+    event = CSSE(data=1)
+    with pytest.raises(TypeError, match="immutable"):
+        event.__init__(data=2)
+    assert event.encode() == b"data: 1\n\n"
+    empty = CSSE.__new__(CSSE)
+    empty.__init__(raw_data="x")  # the one __init__ of an event made by __new__
+    assert empty.encode() == b"data: x\n\n"
+    with pytest.raises(TypeError, match="immutable"):
+        empty.__init__(raw_data="y")
 
 
 def test_pickle_and_copy_round_trip() -> None:
@@ -195,6 +261,27 @@ def test_pickle_and_copy_round_trip() -> None:
     assert type(clone) is CSSE
     assert clone.encode() == py.encode()
     assert clone == CSSE(raw_data="a\nb", id="1")
+
+
+def test_a_pickle_loads_where_the_extension_is_off() -> None:
+    pickled = pickle.dumps(CSSE(data={"a": 1}, event="e", id="1"))
+    code = (
+        "import pickle, sys\n"
+        "from sse_asgi import _event, _event_py\n"
+        "event = pickle.loads(sys.stdin.buffer.read())\n"
+        "assert not _event.SPEEDUPS and type(event) is _event_py.ServerSentEvent\n"
+        "sys.stdout.buffer.write(event.encode())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickled,
+        env={**os.environ, "SSE_ASGI_NO_EXTENSIONS": "1"},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout == b'event: e\ndata: {"a":1}\nid: 1\n\n'
 
 
 def test_rebuilt_events_are_the_c_type() -> None:
@@ -278,36 +365,6 @@ def test_no_reference_leaks() -> None:
     assert after == before
 
 
-def test_the_core_suite_passes_without_the_speedups() -> None:
-    """The pure-Python class is what runs where nothing could be compiled."""
-    env = {**os.environ, "SSE_ASGI_NO_EXTENSIONS": "1"}
-    env.pop("PYTEST_ADDOPTS", None)
-    files = [
-        "tests/test_encoder.py",
-        "tests/test_wire_properties.py",
-        "tests/test_public_api.py",
-        "tests/test_broadcast.py",
-    ]
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sse_asgi._event as e; print(e.SPEEDUPS)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert probe.stdout.strip() == "False"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-
-
 def test_subclasses_with_their_own_init() -> None:
     class Named(CSSE):  # type: ignore[misc]
         def __init__(self, message: str) -> None:
@@ -325,10 +382,10 @@ def test_subclasses_with_their_own_init() -> None:
         Defaulted(event="a\nb")
 
 
-def test_reloading_the_module_keeps_the_speedups() -> None:
+def test_reloading_the_selector_keeps_the_speedups() -> None:
     reloaded = importlib.reload(_event)
     assert reloaded.SPEEDUPS
-    assert reloaded.ServerSentEvent is CSSE  # the one C type, pointed at the new module
+    assert reloaded.ServerSentEvent is CSSE  # the extension module itself is not re-run
     assert CSSE(data={"a": 1}, event="e").encode() == b'event: e\ndata: {"a":1}\n\n'
     with pytest.raises(sse_asgi.InvalidEventError):
         CSSE(id="a\0b")
