@@ -73,7 +73,15 @@ _BOM = b"\xef\xbb\xbf"
 _PREFIX = 7
 # Chunks longer than this are fed in slices of it, so that the transient lists
 # one slice makes are bounded whatever the caller hands in.
-_SLICE = 16 * 1024
+_SLICE = 64 * 1024
+# A long block's lines are split this many characters at a time.
+_PIECE = 16 * 1024
+# What _simple_blocks looks for after a line, by line-end style: the line end's
+# first character; the rest of line end + blank line; that followed by the next
+# block's "data: "; the ends of those two after the line end's first character;
+# and what follows an event line's first line-end character.
+_LF = ("\n", "\n", "\ndata: ", 2, 8, "data: ")
+_CRLF = ("\r", "\n\r\n", "\n\r\ndata: ", 4, 10, "\ndata: ")
 _KEPT_LINES = (b"data:", b"event:", b"id:", b"retry:")
 _KEPT_NAMES = (b"data", b"event", b"id", b"retry")
 
@@ -126,7 +134,7 @@ def _utf8_size(text: str) -> int:
     if text.isascii():
         return len(text)
     # (in slices: a long value's UTF-8 copy is never made whole)
-    return sum(len(text[i : i + _SLICE].encode()) for i in range(0, len(text), _SLICE))
+    return sum(len(text[i : i + _PIECE].encode()) for i in range(0, len(text), _PIECE))
 
 
 class EventDecoder:
@@ -269,7 +277,7 @@ class EventDecoder:
         events: list[ReceivedEvent] = []
         size = len(chunk)
         lf = chunk.rfind(b"\n")
-        cr = chunk.rfind(b"\r")
+        cr = chunk.rfind(b"\r") if 13 in chunk else -1  # (rfind is no memchr: slower)
         start = (lf if lf > cr else cr) + 1  # after the last line end
         line = self._line
         if not start:
@@ -438,6 +446,14 @@ class EventDecoder:
             block = text[pos:] if end < 0 else text[pos:end]
             if has_cr:
                 block = block.replace("\r\n", "\n").replace("\r", "\n")
+            if len(block) > _PIECE:  # (its lines are made a piece at a time)
+                self._long_block(block if end >= 0 else block[:-1], events, ascii)
+                if end < 0:
+                    return
+                self._dispatch(events)
+                fresh = True
+                pos = end + len(blank)
+                continue
             lines = block.split("\n")
             if end < 0:  # the lines of an event that goes on in the next chunk
                 lines.pop()  # what follows the last line end
@@ -458,6 +474,17 @@ class EventDecoder:
             fresh = True
             pos = end + len(blank)
 
+    def _long_block(self, block: str, events: list[ReceivedEvent], ascii: bool) -> None:
+        """``_lines`` over the lines of ``block``, split a piece at a time: a block of
+        many short lines never becomes one list of them all."""
+        start = 0
+        while start <= len(block):
+            cut = block.find("\n", start + _PIECE)
+            if cut < 0:
+                cut = len(block)
+            self._lines(block[start:cut].split("\n"), events, ascii)
+            start = cut + 1
+
     def _simple_blocks(
         self, text: str, pos: int, events: list[ReceivedEvent], has_cr: bool, small: bool
     ) -> int:
@@ -468,13 +495,7 @@ class EventDecoder:
         value to the data buffer, dispatch, clear the buffers. One look after
         each blank line sees whether the next block starts with ``data: ``.
         """
-        # (the line end's first character, the rest of it, the rest of line end
-        # + blank line, and that followed by the next block's "data: ")
-        first, rest, tail = ("\r", "\n", "\n\r\n") if has_cr else ("\n", "", "\n")
-        lead = tail + "data: "
-        tail_end = len(tail) + 1
-        lead_end = len(lead) + 1
-        data_after_event = rest + "data: "
+        first, tail, lead, tail_end, lead_end, data_after_event = _CRLF if has_cr else _LF
         index = text.index
         ascii = text.isascii()
         limit = self._max
@@ -584,6 +605,8 @@ class EventDecoder:
             self._drop()
         elif name == "data":
             self._data.append(value)
+            if len(self._data) >= 1024:  # many values: keep them compactly
+                self._keep_data()
         elif name == "event":
             self._event_type = value
         elif name == "id":

@@ -170,8 +170,10 @@ def check(stream: bytes, cuts: list[int], last_event_id: str, limit: int | None)
     for end in points:
         events += decoder.feed(stream[start:end])
         start = end
-        # The memory bound: an unfinished line is never kept past the cap + 7.
+        # The memory bound: an unfinished line is never kept past the cap + 7,
+        # and no event returned is as large as the cap.
         assert len(decoder._line) <= decoder.max_event_size + 7
+        assert all(len(event.data.encode()) < decoder.max_event_size for event in events)
         assert observe(decoder, events) == expect(stream[:end], last_event_id, limit), stream[:end]
 
 
