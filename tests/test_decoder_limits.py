@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, SupportsIndex
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from sse_asgi import EventDecoder, ReceivedEvent
@@ -242,7 +243,7 @@ async def test_wait_received_finds_a_fragment_split_across_sends() -> None:
 
     async def send_later() -> None:
         for piece in (b": pi", b"ng\n", b"\n"):
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             await stream._send({"type": "http.response.body", "body": piece, "more_body": True})
 
     async with anyio.create_task_group() as tg:
