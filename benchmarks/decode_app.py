@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs
 
 from sse_asgi.types import Receive, Scope, Send
@@ -46,14 +45,8 @@ def bodies(n: int) -> list[bytes]:
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message: Any = await receive()
-            kind = message["type"].rsplit(".", 1)[-1]
-            lifespan_send: Any = send  # lifespan messages are not HTTP messages
-            await lifespan_send({"type": f"lifespan.{kind}.complete"})
-            if kind == "shutdown":
-                return
+    if scope["type"] != "http":
+        return  # no lifespan: uvicorn starts without one
     n = int(parse_qs(scope["query_string"].decode()).get("n", ["1000"])[0])
     await send(
         {

@@ -4,9 +4,10 @@ linear in the bytes fed -- measured by what is allocated and what is scanned, no
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, SupportsIndex
 
 import anyio
@@ -117,19 +118,30 @@ def test_events_at_the_cap_are_kept_and_past_it_dropped() -> None:
 # -- linear work --------------------------------------------------------------------------------
 
 
-def allocated_per_feed(chunks: list[bytes], decoder: EventDecoder) -> list[int]:
-    """For each feed, how far the allocated memory rose above where it began."""
-    rises = []
-    gc.collect()
-    tracemalloc.start()
-    try:
-        for chunk in chunks:
-            before = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            decoder.feed(chunk)
-            rises.append(tracemalloc.get_traced_memory()[1] - before)
-    finally:
+class Rises(list[int]):
+    """How far the allocated memory rose during each ``step()``, above where it began."""
+
+    def __enter__(self) -> Rises:
+        gc.collect()
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         tracemalloc.stop()
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        yield
+        self.append(tracemalloc.get_traced_memory()[1] - before)
+
+
+def allocated_per_feed(chunks: list[bytes], decoder: EventDecoder) -> list[int]:
+    with Rises() as rises:
+        for chunk in chunks:
+            with rises.step():
+                decoder.feed(chunk)
     return rises
 
 
@@ -216,17 +228,10 @@ async def test_the_test_client_keeps_a_trickled_stream_in_linear_work() -> None:
     await stream._send({"type": "http.response.start", "status": 200, "headers": []})
     body = b": ping\n\ndata: " + b"x" * (4 << 20) + b"\n\n"
     chunks = [body[i : i + KIB] for i in range(0, len(body), KIB)]
-    rises = []
-    gc.collect()
-    tracemalloc.start()
-    try:
+    with Rises() as rises:
         for chunk in chunks:
-            before = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            await stream._send({"type": "http.response.body", "body": chunk, "more_body": True})
-            rises.append(tracemalloc.get_traced_memory()[1] - before)
-    finally:
-        tracemalloc.stop()
+            with rises.step():
+                await stream._send({"type": "http.response.body", "body": chunk, "more_body": True})
     # A body kept as bytes and concatenated would copy all of it on every send.
     assert sum(rises) <= 16 * len(body) + 4 * KIB * len(chunks)
     await stream.wait_received(b"ping")  # found from the start of the body
