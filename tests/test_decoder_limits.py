@@ -7,14 +7,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, SupportsIndex
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from sse_asgi import EventDecoder, ReceivedEvent
+from sse_asgi import EventDecoder, ReceivedEvent, aiter_events, iter_events
 from sse_asgi._decoder import _SLICE
 from sse_asgi.testing import SSETestStream
 
@@ -255,3 +255,36 @@ async def test_wait_received_finds_a_fragment_split_across_sends() -> None:
         tg.start_soon(send_later)
         with anyio.fail_after(5):
             await stream.wait_received(b": ping\n\n")
+
+
+TRICKLED = b"data: " + b"x" * (4 << 20) + b"\n\n"
+TRICKLED_CHUNKS = [TRICKLED[i : i + KIB] for i in range(0, len(TRICKLED), KIB)]
+LINEAR = 16 * len(TRICKLED) + 1024 * len(TRICKLED_CHUNKS)  # what a quadratic decoder far exceeds
+
+
+def test_iter_events_does_linear_work_on_a_trickled_line() -> None:
+    with Rises() as rises:
+
+        def source() -> Iterator[bytes]:
+            for chunk in TRICKLED_CHUNKS:
+                with rises.step():  # spans the decoding of this chunk
+                    yield chunk
+
+        events = list(iter_events(source()))
+    assert [len(event.data) for event in events] == [4 << 20]
+    assert sum(rises) <= LINEAR
+
+
+@pytest.mark.anyio
+async def test_aiter_events_does_linear_work_on_a_trickled_line() -> None:
+    """Each chunk costs the event loop work bounded by the chunk, not by the line so far."""
+    with Rises() as rises:
+
+        async def source() -> AsyncIterator[bytes]:
+            for chunk in TRICKLED_CHUNKS:
+                with rises.step():
+                    yield chunk
+
+        events = [event async for event in aiter_events(source())]
+    assert [len(event.data) for event in events] == [4 << 20]
+    assert sum(rises) <= LINEAR
