@@ -37,10 +37,19 @@ How it stays linear and fast (the spec's steps, reordered, never changed):
 - Splitting bytes at CR/LF and then decoding equals decoding and then
   splitting: CR and LF are ASCII, and the UTF-8 decoder's state never spans
   an ASCII byte. So a run of complete lines is decoded in one call.
-- Complete blocks (``\\n\\n``-separated) that are one ``data`` line -- most
-  LLM token streams -- are turned into events without the per-line machinery.
+- Lines are found with one-character ``str.find``/``index`` (memchr), never
+  ``split`` over a long text: a long line costs almost nothing to scan.
+- Blocks that are one ``data`` line, maybe after one ``event`` line -- most
+  LLM token streams -- are turned into events without the per-line
+  machinery, by the spec's steps for exactly such a block.
 - An event's data that spans chunks is kept as UTF-8 in one ``bytearray``,
-  so many short ``data`` lines cost one byte per byte, not one object each.
+  so many short ``data`` lines cost one byte per byte, not one object each;
+  a line longer than 64 KiB is decoded straight from its bytes, so its value
+  is never a second copy of a whole text; chunks longer than 64 KiB are fed
+  in slices, so the transient objects of one call stay bounded.
+
+``tests/spec_oracle.py`` is a plain transcription of the algorithm; the
+decoder is fuzzed against it (``tests/test_decoder_oracle.py``).
 """
 
 from __future__ import annotations
@@ -159,10 +168,11 @@ class EventDecoder:
 
     Memory: between calls the decoder holds at most ``max_event_size + 7``
     bytes of an unfinished line and ``max_event_size`` bytes of an unfinished
-    event's data, plus the ``event`` and ``id`` strings. Strings are Python
-    strs (1, 2 or 4 bytes per character); for ASCII streams the decoder's
-    peak, the events it returns included, stays within 4 x ``max_event_size``
-    plus a few hundred KiB (measured in ``tests/test_decoder.py``).
+    event's data (as UTF-8), plus the ``event`` and ``id`` strings. Its peak,
+    the events it returns included, stays within 3 x ``max_event_size`` (+256
+    KiB) for ASCII streams and 7 x for any stream: a Python str takes 1, 2 or
+    4 bytes a character, and ASCII data with one emoji is the worst case
+    (measured with tracemalloc in ``tests/test_decoder_limits.py``).
 
     One departure from the spec, for the same reason: a ``retry`` value of
     more than :data:`MAX_RETRY_DIGITS` significant digits (a delay longer than
