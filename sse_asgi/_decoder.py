@@ -547,6 +547,16 @@ class EventDecoder:
                 else:
                     self.dropped_events += 1
                 pos = end + tail_end
+                if small and not has_cr:
+                    # A run of "data: " blocks in LF text: only their own steps.
+                    while next_is_data:
+                        end = index("\n", pos + 6)
+                        after = text[end + 1 : end + 8]
+                        next_is_data = after == "\ndata: "
+                        if not next_is_data and after[:1] != "\n":
+                            return pos
+                        append(new(cls, (text[pos + 6 : end], "message", last_id, None)))
+                        pos = end + 2
         except ValueError:
             return pos
 
