@@ -289,13 +289,9 @@ class EventDecoder:
         lf = chunk.rfind(b"\n")
         cr = chunk.rfind(b"\r") if 13 in chunk else -1  # (rfind is no memchr: slower)
         start = (lf if lf > cr else cr) + 1  # after the last line end
+        if not start:  # (what the prelude left, with no line end: the first branch)
+            return self.feed(chunk) if chunk else events
         line = self._line
-        if not start:
-            if chunk:
-                line += chunk
-                if len(line) > self._cap:
-                    self._overflow()
-            return events
         begin = 0
         if len(line) >= _SLICE:
             begin = self._finish_long_line(chunk, events)
@@ -304,9 +300,10 @@ class EventDecoder:
         if line:
             self._line = bytearray()
             # (bytes decode faster than a bytearray does)
-            line = b"".join((line, chunk if start == size else chunk[:start]))  # type: ignore[assignment]
-            text = line.decode("utf-8", "replace")
+            joined = b"".join((line, chunk if start == size else chunk[:start]))
             del line  # freed before the text is interpreted
+            text = joined.decode("utf-8", "replace")
+            del joined
             self._run(text, events, cr >= 0)
             del text
         elif begin < start:
