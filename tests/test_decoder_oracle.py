@@ -7,6 +7,8 @@ events so far, ``last_event_id``, ``retry``, ``dropped_events`` and
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -280,3 +282,58 @@ def test_huge_retry_values() -> None:
         decoder.feed(stream)
         assert decoder.retry == retry
         assert spec_oracle.parse(stream).reconnection_time == retry
+
+
+# Streams big enough for the paths small streams never take: lines longer than
+# a slice (decoded straight from their bytes), blocks longer than a piece
+# (split a piece at a time), chunks longer than a slice (fed in slices).
+LONG = 70_000  # > _SLICE
+BIG_STREAMS = {
+    "long data line": b"data: " + b"x" * LONG + b"\n\ndata: after\n\n",
+    "long line, CRLF, then more": b"id: 1\r\ndata: "
+    + b"y" * LONG
+    + b"\r\ndata: z\r\n\r\nid: 2\r\n\r\n",
+    "long non-ASCII and invalid": b"data: " + "é😀".encode() * (LONG // 6) + b"\xff\xe4\xb8\n\n",
+    "long event type and id": b"event: " + b"e" * LONG + b"\nid: " + b"i" * LONG + b"\ndata: d\n\n",
+    "long id with NUL, long retry": b"id: a\0"
+    + b"b" * LONG
+    + b"\nretry: "
+    + b"0" * LONG
+    + b"7\ndata: d\n\n",
+    "long comment and unknown field": b":"
+    + b"c" * LONG
+    + b"\nfoo"
+    + b"u" * LONG
+    + b"\ndata: d\n\n",
+    "long unknown fields with a colon": b"abc: "
+    + b"1" * LONG
+    + b"\nData: "
+    + b"2" * LONG
+    + b"\n\n",
+    "many short lines in one block": b"data: ab\n" * 5000
+    + b"event: t\n"
+    + b"data\n" * 3000
+    + b"\n",
+    "lone CRs inside a long block": (b"data: a\r\r" * 3000)
+    + b"data: b\n"
+    + b"id: 3\r\n" * 3000
+    + b"\n",
+    "many short events": b"".join(b"id: %d\ndata: v%d\n\n" % (i, i) for i in range(8000)),
+}
+
+
+@pytest.mark.parametrize("size", [1000, 4096, 65536, 300_000])
+@pytest.mark.parametrize("limit", [None, 100_000])
+@pytest.mark.parametrize("name", list(BIG_STREAMS))
+def test_big_streams_match_the_spec_oracle(name: str, limit: int | None, size: int) -> None:
+    stream = BIG_STREAMS[name]
+    decoder = EventDecoder() if limit is None else EventDecoder(max_event_size=limit)
+    events: list[ReceivedEvent] = []
+    for start in range(0, len(stream), size):
+        events += decoder.feed(stream[start : start + size])
+    assert observe(decoder, events) == expect_big(name, limit)
+
+
+@functools.cache
+def expect_big(name: str, limit: int | None) -> tuple[object, ...]:
+    return expect(BIG_STREAMS[name], "", limit)  # (the oracle is slow: once per stream)
