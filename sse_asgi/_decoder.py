@@ -500,25 +500,27 @@ class EventDecoder:
 
         The spec's steps for such a block: set the event type buffer, append the
         value to the data buffer, dispatch, clear the buffers. One look after
-        each blank line sees whether the next block starts with ``data: ``.
+        each blank line sees whether the next block starts with ``data: `` or
+        ``event: ``.
         """
         first, tail, lead, tail_end, lead_end, data_after_event = _CRLF if has_cr else _LF
+        lead_event = tail + "event: "  # (or an event line comes next)
         index = text.index
         ascii = text.isascii()
         limit = self._max
         last_id = self._last_id
         append = events.append
         new, cls = _new_event, ReceivedEvent
-        next_is_data = False
+        next_is_data = next_is_event = False
         try:
             while True:
                 event_type = "message"
                 block_size = 0
-                if next_is_data or text[pos : pos + 6] == "data: ":
+                if next_is_data or (not next_is_event and text[pos : pos + 6] == "data: "):
                     value_at = pos + 6
-                elif text[pos : pos + 5] == "data:":
+                elif not next_is_event and text[pos : pos + 5] == "data:":
                     value_at = pos + 5
-                elif text[pos : pos + 7] == "event: ":
+                elif next_is_event or text[pos : pos + 7] == "event: ":
                     end = index(first, pos)
                     value_at = end + len(data_after_event) + 1
                     if text[end + 1 : value_at] != data_after_event:
@@ -532,8 +534,9 @@ class EventDecoder:
                 else:
                     return pos
                 end = index(first, value_at)  # ValueError: no line end left
-                after = text[end + 1 : end + lead_end]
-                next_is_data = after == lead
+                after = text[end + 1 : end + lead_end + 1]
+                next_is_data = after[:-1] == lead
+                next_is_event = after == lead_event
                 if not next_is_data and after[: tail_end - 1] != tail:
                     return pos  # not a one-data-line block
                 value = text[value_at:end]

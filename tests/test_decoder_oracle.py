@@ -211,6 +211,8 @@ EDGE_STREAMS = [
     b"\xef\xbb\xbfdata: vvvvvvvvvvvvvvvvvvvvvvvvv\nid: 2\n\ndata: v\n\n",
     # the one-line fast path's edges: an empty event type, lone line ends in CRLF text
     b"event: \ndata: v\n\nevent: t\ndata:v\n\ndata: w\n\n",
+    b"data: a\n\nevent:xy\ndata: d\n\nevent: t\ndata: e\n\nevent: u\nid: 1\ndata: f\n\n",
+    b"data: a\r\n\r\nevent:xy\r\ndata: d\r\n\r\nevent: t\r\ndata: e\r\n\r\n",
     b"event: a\nb\r\ndata: x\r\n\r\ndata: y\nz\r\n\r\nevent: e\r\ndata: f\r\n\r\n",
 ]
 
