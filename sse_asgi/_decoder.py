@@ -534,11 +534,12 @@ class EventDecoder:
                 else:
                     return pos
                 end = index(first, value_at)  # ValueError: no line end left
-                after = text[end + 1 : end + lead_end + 1]
-                next_is_data = after[:-1] == lead
-                next_is_event = after == lead_event
-                if not next_is_data and after[: tail_end - 1] != tail:
-                    return pos  # not a one-data-line block
+                after = text[end + 1 : end + lead_end]
+                next_is_data = after == lead
+                if not next_is_data:
+                    if after[: tail_end - 1] != tail:
+                        return pos  # not a one-data-line block
+                    next_is_event = text.startswith(lead_event, end + 1)
                 value = text[value_at:end]
                 if has_cr and "\n" in value:
                     return pos
