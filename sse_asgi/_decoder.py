@@ -27,15 +27,36 @@ in two layers (like httpx-sse, without its departures from the spec):
 
 At the end of the stream an unfinished event is discarded (it never had its
 blank line), so there is nothing to flush.
+
+How it stays linear and fast (the spec's steps, reordered, never changed):
+
+- Only the bytes of an unfinished line are carried from one ``feed`` to the
+  next, in a ``bytearray`` that grows in place; everything up to a chunk's
+  last line end is handled at once. No byte is copied or scanned a number of
+  times that grows with the length of a line or an event.
+- Splitting bytes at CR/LF and then decoding equals decoding and then
+  splitting: CR and LF are ASCII, and the UTF-8 decoder's state never spans
+  an ASCII byte. So a run of complete lines is decoded in one call.
+- Lines are found with one-character ``str.find``/``index`` (memchr), never
+  ``split`` over a long text: a long line costs almost nothing to scan.
+- Blocks that are one ``data`` line, maybe after one ``event`` line -- most
+  LLM token streams -- are turned into events without the per-line
+  machinery, by the spec's steps for exactly such a block.
+- An event's data that spans chunks is kept as UTF-8 in one ``bytearray``,
+  so many short ``data`` lines cost one byte per byte, not one object each;
+  a line longer than 64 KiB is decoded straight from its bytes, so its value
+  is never a second copy of a whole text; chunks longer than 64 KiB are fed
+  in slices, so the transient objects of one call stay bounded.
+
+``tests/spec_oracle.py`` is a plain transcription of the algorithm; the
+decoder is fuzzed against it (``tests/test_decoder_oracle.py``).
 """
 
 from __future__ import annotations
 
-import codecs
 import collections
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -48,25 +69,51 @@ __all__ = [
     "iter_events",
 ]
 
-#: Default cap, in characters, on one line and on one event's data.
+#: Default cap, in bytes of UTF-8, on one event's block (see ``EventDecoder``).
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
+#: A ``retry`` value with more significant digits than this is ignored: Python
+#: converts such a string to an int in time quadratic in its length (CPython's
+#: own default limit, ``sys.get_int_max_str_digits()``, is the same 4300).
+MAX_RETRY_DIGITS = 4300
 
-@dataclass(frozen=True, slots=True)
-class ReceivedEvent:
+_BOM = b"\xef\xbb\xbf"
+# The longest prefix before a kept field's value: "event: " or "retry: ".
+_PREFIX = 7
+# Chunks longer than this are fed in slices of it, so that the transient lists
+# one slice makes are bounded whatever the caller hands in.
+_SLICE = 64 * 1024
+# A long block's lines are split this many characters at a time.
+_PIECE = 16 * 1024
+# What _simple_blocks looks for after a line, by line-end style: the line end's
+# first character; the rest of line end + blank line; that followed by the next
+# block's "data: "; the ends of those two after the line end's first character;
+# and what follows an event line's first line-end character.
+_LF = ("\n", "\n", "\ndata: ", 2, 8, "data: ")
+_CRLF = ("\r", "\n\r\n", "\n\r\ndata: ", 4, 10, "\ndata: ")
+_KEPT_LINES = (b"data:", b"event:", b"id:", b"retry:")
+_KEPT_NAMES = (b"data", b"event", b"id", b"retry")
+
+
+class ReceivedEvent(NamedTuple):
     """One event as a spec-compliant client (a browser's ``EventSource``) sees it.
 
-    - ``event``: the type, ``"message"`` when the stream set none.
     - ``data``: the data lines joined with LF.
+    - ``event``: the type, ``"message"`` when the stream set none.
     - ``id``: the last event ID in effect when it was dispatched (``""`` if none).
-    - ``retry``: the reconnection time a valid ``retry`` field in this event's
-      block set, else ``None``.
+    - ``retry``: the reconnection time (ms) a valid ``retry`` field in this
+      event's block set, else ``None``.
+
+    Immutable, hashable, and equal only to another ``ReceivedEvent`` with the
+    same four fields (a named tuple that is not equal to a plain tuple).
 
     Example::
 
         >>> [ev] = EventDecoder().feed(b'event: tick\\ndata: {"n": 1}\\n\\n')
         >>> ev.event, ev.json()
         ('tick', {'n': 1})
+        >>> ev
+        ReceivedEvent(data='{"n": 1}', event='tick', id='', retry=None)
     """
 
     data: str
@@ -75,49 +122,91 @@ class ReceivedEvent:
     retry: int | None = None
 
     def json(self) -> Any:
-        """``data`` parsed as JSON."""
+        """``data`` parsed as JSON (raises ``orjson.JSONDecodeError``, a ``ValueError``)."""
         return orjson.loads(self.data)
+
+    # Equality as a record, as the dataclass it replaced had: a plain tuple with
+    # the same items is no event. (As a subclass, this __eq__ is asked first.)
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return other.__class__ is not self.__class__ or tuple.__ne__(self, other)
+
+
+# Building events with tuple.__new__ skips the generated __new__ (arguments are
+# always all four, in order): a quarter of a frozen dataclass's cost.
+_new_event = tuple.__new__
+
+
+def _utf8_size(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    # (in slices: a long value's UTF-8 copy is never made whole)
+    return sum(len(text[i : i + _PIECE].encode()) for i in range(0, len(text), _PIECE))
 
 
 class EventDecoder:
     """An incremental, sans-IO ``text/event-stream`` decoder.
 
     Feed it bytes as they arrive; it returns the events each chunk completed.
-    It never raises on any input.
+    It never raises on any input, and its cost is linear in the bytes fed
+    however they are split.
 
     ``last_event_id`` seeds the last event ID (pass the previous decoder's
-    :attr:`last_event_id` when reconnecting). ``max_event_size`` bounds memory:
-    when a single line, or the data of one event, grows beyond that many
-    characters, that event is dropped -- its buffered data is freed and every
-    line up to its closing blank line is ignored -- and :attr:`dropped_events`
-    is incremented. ``id`` and ``retry`` fields that came before the overflow
-    in the same block keep the effect the spec gives them.
+    :attr:`last_event_id` when reconnecting).
+
+    ``max_event_size`` (bytes, default 16 MiB) bounds memory. It caps one
+    event's block: the UTF-8 values of its ``data``, ``event``, ``id`` and
+    ``retry`` lines (valid or not), plus one byte per such line. When a block
+    grows past it, that event is dropped -- its data is freed, every line up
+    to its closing blank line is ignored, and :attr:`dropped_events` goes up
+    by one; ``id`` and ``retry`` fields before the overflow keep the effect
+    the spec gives them. So every event returned has
+    ``len(event.data.encode()) < max_event_size``. Comments and unknown
+    fields are skipped at any length and never drop an event.
+
+    Memory: between calls the decoder holds at most ``max_event_size + 7``
+    bytes of an unfinished line and ``max_event_size`` bytes of an unfinished
+    event's data (as UTF-8), plus the ``event`` and ``id`` strings. Its peak,
+    the events it returns included, stays within 3 x ``max_event_size`` (+256
+    KiB) for ASCII streams and 7 x for any stream: a Python str takes 1, 2 or
+    4 bytes a character, and ASCII data with one emoji is the worst case
+    (measured with tracemalloc in ``tests/test_decoder_limits.py``).
+
+    One departure from the spec, for the same reason: a ``retry`` value of
+    more than :data:`MAX_RETRY_DIGITS` significant digits (a delay longer than
+    the age of the universe) is ignored.
 
     Example::
 
         >>> decoder = EventDecoder()
         >>> decoder.feed(b"id: 7\\ndata: hel")
         []
+        >>> decoder.mid_event
+        True
         >>> decoder.feed(b"lo\\n\\n")
         [ReceivedEvent(data='hello', event='message', id='7', retry=None)]
-        >>> decoder.last_event_id
-        '7'
+        >>> decoder.last_event_id, decoder.mid_event
+        ('7', False)
     """
 
     __slots__ = (
         "_block_retry",
-        "_bom_pending",
-        "_cr_pending",
+        "_bom",
+        "_cap",
+        "_carry",
+        "_cr",
         "_data",
-        "_data_size",
         "_dropping",
         "_event_type",
-        "_id_buffer",
-        "_last_event_id",
+        "_id",
+        "_last_id",
         "_line",
         "_max",
-        "_skip_line",
-        "_text",
+        "_mid",
+        "_size",
+        "_skip",
         "dropped_events",
         "retry",
     )
@@ -125,19 +214,30 @@ class EventDecoder:
     def __init__(
         self, last_event_id: str = "", *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     ) -> None:
-        self._text = codecs.getincrementaldecoder("utf-8")("replace")
-        self._bom_pending = True
-        self._cr_pending = False
-        self._line = ""
-        self._skip_line = False
+        if max_event_size < 0:
+            raise ValueError(f"max_event_size must be >= 0, not {max_event_size!r}")
         self._max = max_event_size
+        self._cap = max_event_size + _PREFIX  # the longest unfinished line kept
+        # Stream start: bytes that may still turn out to be the BOM, or None after.
+        self._bom: bytes | None = b""
+        # The previous chunk ended with a CR that ended a line: a LF next is its pair.
+        self._cr = False
+        # The unfinished line's bytes (no line end, never over max + 7 bytes).
+        self._line = bytearray()
+        # Discarding the rest of the current line: 0 no, 1 yes, 2 yes and drop
+        # its event when the line ends (it was a kept field, too long).
+        self._skip = 0
+        # The unfinished event: data values as UTF-8, each followed by LF
+        # (earlier feeds), and the values of this feed still as strs.
+        self._carry = bytearray()
         self._data: list[str] = []
-        self._data_size = 0
         self._event_type = ""
-        self._id_buffer = last_event_id
-        self._last_event_id = last_event_id
+        self._id = last_event_id
+        self._last_id = last_event_id
         self._block_retry: int | None = None
+        self._size = 0  # the block's size as max_event_size counts it
         self._dropping = False
+        self._mid = False  # a line other than a comment since the last blank line
         #: Latest valid reconnection time (ms) the stream set, or ``None``.
         self.retry: int | None = None
         #: How many events were dropped for exceeding ``max_event_size``.
@@ -146,117 +246,448 @@ class EventDecoder:
     @property
     def last_event_id(self) -> str:
         """The last event ID string as of the last blank line: send it as ``Last-Event-ID``."""
-        return self._last_event_id
+        return self._last_id
+
+    @property
+    def max_event_size(self) -> int:
+        """The cap, in bytes, this decoder was made with."""
+        return self._max
+
+    @property
+    def mid_event(self) -> bool:
+        """Whether the stream stopped inside an event: a line other than a comment
+        (or part of one) arrived since the last blank line. If the stream ends
+        now, that event is discarded, as the spec says."""
+        line = self._line
+        return self._mid or self._skip == 2 or (bool(line) and line[0] != 58)
 
     def feed(self, chunk: bytes) -> list[ReceivedEvent]:
         """Decode ``chunk`` and return the events it completed, in order."""
-        text = self._text.decode(chunk)
-        if not text:
-            return []
-        if self._bom_pending:
-            self._bom_pending = False
-            if text[0] == "\ufeff":
-                text = text[1:]
-        if self._cr_pending:
-            # The previous chunk ended with CR, which already ended a line:
-            # a LF right after it is the second half of a CRLF, not a new line.
-            self._cr_pending = False
-            if text[0] == "\n":
-                text = text[1:]
-        if "\r" in text:
-            self._cr_pending = text[-1] == "\r"
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        last = lines.pop()  # the unterminated rest (often "")
-        if self._skip_line:
-            # We are inside an over-long line: its characters are not kept.
-            if not lines:
+        if self._bom is None and not self._cr and 10 not in chunk and 13 not in chunk:
+            # No line end: the unfinished line only grows (byte-by-byte feeding).
+            if self._skip:
                 return []
-            self._skip_line = False
-            del lines[0]
-        elif lines and self._line:
-            lines[0] = self._line + lines[0]
-        elif not lines:
-            last = self._line + last
-        self._line = last
+            if self._dropping:
+                if chunk:
+                    self._skip = 1  # the rest of a dropped event is ignored anyway
+                return []
+            line = self._line
+            line += chunk
+            if len(line) > self._cap:
+                self._overflow()
+            return []
+        if len(chunk) > _SLICE:
+            return [
+                event
+                for start in range(0, len(chunk), _SLICE)
+                for event in self.feed(chunk[start : start + _SLICE])
+            ]
+        if self._bom is not None or self._cr or self._skip:
+            chunk = self._prelude(chunk)
         events: list[ReceivedEvent] = []
-        for line in lines:
-            self._process(line, events)
-        if len(self._line) > self._max:
-            self._line = ""
-            self._skip_line = True
-            self._drop_event()
+        size = len(chunk)
+        lf = chunk.rfind(b"\n")
+        cr = chunk.rfind(b"\r") if 13 in chunk else -1  # (rfind is no memchr: slower)
+        start = (lf if lf > cr else cr) + 1  # after the last line end
+        if not start:  # (what the prelude left, with no line end: the first branch)
+            return self.feed(chunk) if chunk else events
+        line = self._line
+        begin = 0
+        if len(line) >= _SLICE:
+            begin = self._finish_long_line(chunk, events)
+            line = self._line
+        # Every whole line (the unfinished one's start included) in one decode.
+        if line:
+            self._line = bytearray()
+            # (bytes decode faster than a bytearray does)
+            joined = b"".join((line, chunk if start == size else chunk[:start]))
+            del line  # freed before the text is interpreted
+            text = joined.decode("utf-8", "replace")
+            del joined
+            self._run(text, events, cr >= 0)
+            del text
+        elif begin < start:
+            self._run(
+                (chunk if start == size and not begin else chunk[begin:start]).decode(
+                    "utf-8", "replace"
+                ),
+                events,
+                cr >= begin,
+            )
+        if cr == size - 1:
+            self._cr = True
+        if start < size:
+            if self._dropping:
+                self._skip = 1
+            else:
+                self._line = line = bytearray(chunk[start:])
+                if len(line) > self._cap:
+                    self._overflow()
+        if self._data:
+            self._keep_data()  # the event goes on in the next chunk
         return events
 
-    def _drop_event(self) -> None:
+    def _keep_data(self) -> None:
+        """Move the data values kept as strs (a few, short: from one feed's text)
+        into the compact UTF-8 carry, one byte a byte."""
+        carry = self._carry
+        carry += "\n".join(self._data).encode()  # (a single value is not copied)
+        carry += b"\n"
+        self._data = []
+
+    def _finish_long_line(self, chunk: bytes, events: list[ReceivedEvent]) -> int:
+        """End the long unfinished line at ``chunk``'s first line end; return what follows."""
+        lf = chunk.find(b"\n")
+        cr = chunk.find(b"\r", 0, len(chunk) if lf < 0 else lf)
+        end = lf if cr < 0 else cr
+        line = self._line
+        self._line = bytearray()
+        line += memoryview(chunk)[:end]
+        self._long_line(line, events)
+        end += 1
+        if end - 1 == cr:
+            if end == len(chunk):
+                self._cr = True
+            elif chunk[end] == 10:
+                end += 1
+        return end
+
+    def _long_line(self, line: bytearray, events: list[ReceivedEvent]) -> None:
+        """Interpret a line of at least _SLICE bytes with one copy of its value (as a
+        str decoded straight from its bytes), not the two a whole text would take."""
+        if self._dropping or line[0] == 58:  # ignored, or a comment
+            return
+        self._mid = True
+        colon = line.find(b":", 0, 6)  # the kept names are 2 to 5 bytes long
+        name = bytes(line[:colon])
+        if colon < 0 or name not in _KEPT_NAMES:
+            return  # an unknown field
+        start = colon + 2 if line[colon + 1 : colon + 2] == b" " else colon + 1
+        with memoryview(line) as view:
+            value = str(view[start:], "utf-8", "replace")
+        self._field(name.decode(), value, _utf8_size(value))
+
+    def _prelude(self, chunk: bytes) -> bytes:
+        """What is left of ``chunk`` after the BOM, a CRLF's LF, or a skipped line's end."""
+        if self._bom is not None:
+            head = self._bom + chunk
+            if len(head) < 3 and _BOM.startswith(head):
+                self._bom = head
+                return b""
+            self._bom = None
+            chunk = head[3:] if head.startswith(_BOM) else head
+        if self._cr and chunk:
+            self._cr = False
+            if chunk[0] == 10:
+                chunk = chunk[1:]
+        if self._skip and chunk:
+            lf = chunk.find(b"\n")
+            cr = chunk.find(b"\r", 0, len(chunk) if lf < 0 else lf)
+            end = lf if cr < 0 else cr
+            if end < 0:
+                return b""
+            if self._skip == 2:
+                self._drop()
+            self._skip = 0
+            if end == cr:
+                if end + 1 == len(chunk):
+                    self._cr = True
+                elif chunk[end + 1] == 10:
+                    end += 1
+            chunk = chunk[end + 1 :]
+        return chunk
+
+    def _overflow(self) -> None:
+        """The unfinished line outgrew max_event_size + 7 bytes: stop keeping it."""
+        line = self._line
+        self._line = bytearray()
+        if line.startswith(_KEPT_LINES):
+            self._skip = 2  # its value alone is over the cap
+        else:
+            self._skip = 1  # a comment or an unknown field: no effect at any length
+            if line[0] != 58:
+                self._mid = True
+
+    def _drop(self) -> None:
         if not self._dropping:
             self._dropping = True
             self.dropped_events += 1
+        self._mid = True
+        self._carry = bytearray()
         self._data = []
-        self._data_size = 0
         self._event_type = ""
+        self._size = 0
 
-    def _process(self, line: str, events: list[ReceivedEvent]) -> None:
-        if not line:
-            self._dispatch(events)
-            return
-        if self._dropping or line[0] == ":":
-            return
-        name, colon, value = line.partition(":")
-        if colon and value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            self._data_size += len(value) + 1
-            if self._data_size > self._max:
-                self._drop_event()
+    def _run(self, text: str, events: list[ReceivedEvent], has_cr: bool) -> None:
+        """Interpret ``text``: whole lines, from a line start to a line end.
+
+        Lines are found with ``str.find`` of one character (memchr) rather than
+        ``split`` or ``replace``, which step through every character: a long
+        line costs almost nothing to scan. A text holding a CR is read as
+        CRLF-ended; a block that turns out to hold a lone CR or LF is
+        normalized alone.
+        """
+        blank = "\r\n\r\n" if has_cr else "\n\n"  # (any other blank line is found too)
+        size = len(text)
+        ascii = text.isascii()
+        limit = self._max
+        # No value in a text this short can reach the cap (UTF-8 takes at most
+        # 4 bytes a character): most texts then need no per-value check.
+        small = (size if ascii else 4 * size) < limit
+        fresh = not self._mid
+        pos = 0
+        while pos < size:
+            if fresh and (text[pos : pos + 5] == "data:" or text[pos : pos + 6] == "event:"):
+                began = pos
+                pos = self._simple_blocks(text, pos, events, has_cr, small)
+                if pos != began:
+                    continue
+            char = text[pos]
+            if char == "\n" or char == "\r":  # a blank line
+                pos += 2 if text[pos : pos + 2] == "\r\n" else 1
+                if not fresh:
+                    self._dispatch(events)
+                    fresh = True
+                continue
+            end = text.find(blank, pos)
+            block = text[pos:] if end < 0 else text[pos:end]
+            if has_cr:
+                block = block.replace("\r\n", "\n").replace("\r", "\n")
+            if len(block) > _PIECE:  # (its lines are made a piece at a time)
+                self._long_block(block if end >= 0 else block[:-1], events, ascii)
+                if end < 0:
+                    return
+                self._dispatch(events)
+                fresh = True
+                pos = end + len(blank)
+                continue
+            lines = block.split("\n")
+            if end < 0:  # the lines of an event that goes on in the next chunk
+                lines.pop()  # what follows the last line end
+                self._lines(lines, events, ascii)
                 return
+            if (
+                fresh
+                and (small or (len(block) if ascii else 4 * len(block)) <= limit)
+                and "" not in lines
+            ):
+                # A fresh block of non-blank lines too short to reach the cap
+                # (a kept line's value + 1 is shorter than the line) needs no
+                # bookkeeping between its lines.
+                self._block(lines, events)
+            else:
+                self._lines(lines, events, ascii)
+                self._dispatch(events)
+            fresh = True
+            pos = end + len(blank)
+
+    def _long_block(self, block: str, events: list[ReceivedEvent], ascii: bool) -> None:
+        """``_lines`` over the lines of ``block``, split a piece at a time: a block of
+        many short lines never becomes one list of them all."""
+        start = 0
+        while start <= len(block):
+            cut = block.find("\n", start + _PIECE)
+            if cut < 0:
+                cut = len(block)
+            self._lines(block[start:cut].split("\n"), events, ascii)
+            start = cut + 1
+
+    def _simple_blocks(
+        self, text: str, pos: int, events: list[ReceivedEvent], has_cr: bool, small: bool
+    ) -> int:
+        """The events of the blocks from ``pos`` on (fresh) that are one data line,
+        maybe after one ``event: `` line -- the commonest blocks -- and where they end.
+
+        The spec's steps for such a block: set the event type buffer, append the
+        value to the data buffer, dispatch, clear the buffers. One look after
+        each blank line sees whether the next block starts with ``data: `` or
+        ``event: ``.
+        """
+        first, tail, lead, tail_end, lead_end, data_after_event = _CRLF if has_cr else _LF
+        lead_event = tail + "event: "  # (or an event line comes next)
+        index = text.index
+        ascii = text.isascii()
+        limit = self._max
+        last_id = self._last_id
+        append = events.append
+        new, cls = _new_event, ReceivedEvent
+        next_is_data = next_is_event = False
+        try:
+            while True:
+                event_type = "message"
+                block_size = 0
+                if next_is_data or (not next_is_event and text[pos : pos + 6] == "data: "):
+                    value_at = pos + 6
+                elif not next_is_event and text[pos : pos + 5] == "data:":
+                    value_at = pos + 5
+                elif next_is_event or text[pos : pos + 7] == "event: ":
+                    end = index(first, pos)
+                    value_at = end + len(data_after_event) + 1
+                    if text[end + 1 : value_at] != data_after_event:
+                        return pos  # not followed by a "data: " line
+                    event_type = text[pos + 7 : end]
+                    if has_cr and "\n" in event_type:
+                        return pos  # a lone LF ends the line first
+                    if not small:
+                        block_size = _utf8_size(event_type) + 1
+                    event_type = event_type or "message"
+                else:
+                    return pos
+                end = index(first, value_at)  # ValueError: no line end left
+                after = text[end + 1 : end + lead_end]
+                next_is_data = after == lead
+                if not next_is_data:
+                    if after[: tail_end - 1] != tail:
+                        return pos  # not a one-data-line block
+                    next_is_event = text.startswith(lead_event, end + 1)
+                value = text[value_at:end]
+                if has_cr and "\n" in value:
+                    return pos
+                if small or block_size + (len(value) if ascii else _utf8_size(value)) < limit:
+                    append(new(cls, (value, event_type, last_id, None)))
+                else:
+                    self.dropped_events += 1
+                pos = end + tail_end
+                if small and not has_cr:
+                    # A run of "data: " blocks in LF text: only their own steps.
+                    while next_is_data:
+                        end = index("\n", pos + 6)
+                        after = text[end + 1 : end + 8]
+                        next_is_data = after == "\ndata: "
+                        if not next_is_data and after[:1] != "\n":
+                            return pos
+                        append(new(cls, (text[pos + 6 : end], "message", last_id, None)))
+                        pos = end + 2
+        except ValueError:
+            return pos
+
+    def _block(self, lines: list[str], events: list[ReceivedEvent]) -> None:
+        """A whole block from a fresh start, its lines all non-blank and too short to
+        reach the cap, then its blank line: ``_lines`` + ``_dispatch``, in locals."""
+        data: list[str] = []
+        event_type = ""
+        id_buffer = self._id
+        retry = None
+        for line in lines:
+            # The usual spellings first: the general split below gives the same.
+            if line[:6] == "data: ":
+                data.append(line[6:])
+                continue
+            if line[:7] == "event: ":
+                event_type = line[7:]
+                continue
+            name, _, value = line.partition(":")  # a comment has the name ""
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event_type = value
+            elif name == "id":
+                if "\0" not in value:
+                    id_buffer = value
+            elif name == "retry" and value.isascii() and value.isdigit():
+                digits = value.lstrip("0")
+                if len(digits) <= MAX_RETRY_DIGITS:
+                    self.retry = retry = int(digits or "0")
+        self._id = self._last_id = id_buffer
+        if data:
+            events.append(
+                _new_event(
+                    ReceivedEvent,
+                    (
+                        data[0] if len(data) == 1 else "\n".join(data),
+                        event_type or "message",
+                        id_buffer,
+                        retry,
+                    ),
+                )
+            )
+
+    def _lines(self, lines: list[str], events: list[ReceivedEvent], ascii: bool) -> None:
+        """Interpret ``lines`` one by one, keeping the state in the decoder."""
+        for line in lines:
+            if not line:
+                self._dispatch(events)
+                continue
+            if self._dropping or line[0] == ":":
+                continue
+            self._mid = True
+            name, _, value = line.partition(":")
+            if name in ("data", "event", "id", "retry"):
+                if value[:1] == " ":
+                    value = value[1:]
+                self._field(name, value, len(value) if ascii else _utf8_size(value))
+
+    def _field(self, name: str, value: str, size: int) -> None:
+        """Process a data, event, id or retry field whose value is ``size`` bytes of UTF-8."""
+        self._size += size + 1
+        if self._size > self._max:
+            self._drop()
+        elif name == "data":
             self._data.append(value)
+            if len(self._data) >= 1024:  # many values: keep them compactly
+                self._keep_data()
         elif name == "event":
             self._event_type = value
         elif name == "id":
             if "\0" not in value:  # an id with NUL is ignored, not truncated
-                self._id_buffer = value
+                self._id = value
         # isdigit() alone would accept non-ASCII digits such as "³".
-        elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = self._block_retry = int(value)
+        elif value.isascii() and value.isdigit():
+            digits = value.lstrip("0")
+            if len(digits) <= MAX_RETRY_DIGITS:
+                self.retry = self._block_retry = int(digits or "0")
 
     def _dispatch(self, events: list[ReceivedEvent]) -> None:
-        self._last_event_id = self._id_buffer
+        self._last_id = self._id
         retry, self._block_retry = self._block_retry, None
+        event_type, self._event_type = self._event_type, ""
+        self._size = 0
+        self._mid = False
         if self._dropping:
             self._dropping = False
             return
-        if not self._data:
-            self._event_type = ""
+        data, self._data = self._data, []
+        if self._carry:
+            carry, self._carry = self._carry, bytearray()
+            if data:
+                carry += "\n".join(data).encode()
+            else:
+                del carry[-1]  # the LF after the last line
+            value = carry.decode()  # valid UTF-8: encoded from strs
+        elif data:
+            value = data[0] if len(data) == 1 else "\n".join(data)
+        else:
             return
-        events.append(
-            ReceivedEvent(
-                data="\n".join(self._data),
-                event=self._event_type or "message",
-                id=self._last_event_id,
-                retry=retry,
-            )
-        )
-        self._data = []
-        self._data_size = 0
-        self._event_type = ""
+        events.append(_new_event(ReceivedEvent, (value, event_type or "message", self._id, retry)))
 
 
-def iter_events(chunks: Iterable[bytes], *, last_event_id: str = "") -> Iterator[ReceivedEvent]:
-    """Decode an iterable of byte chunks into events.
+def iter_events(
+    chunks: Iterable[bytes],
+    *,
+    last_event_id: str = "",
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+) -> Iterator[ReceivedEvent]:
+    """Decode an iterable of byte chunks into events (see :class:`EventDecoder`).
 
     Example::
 
         >>> [ev.data for ev in iter_events([b"data: a\\n\\nda", b"ta: b\\n\\n"])]
         ['a', 'b']
     """
-    decoder = EventDecoder(last_event_id)
+    decoder = EventDecoder(last_event_id, max_event_size=max_event_size)
     for chunk in chunks:
         yield from decoder.feed(chunk)
 
 
-def aiter_events(chunks: AsyncIterable[bytes], *, last_event_id: str = "") -> AsyncEventIterator:
-    """Decode an async iterable of byte chunks into events.
+def aiter_events(
+    chunks: AsyncIterable[bytes],
+    *,
+    last_event_id: str = "",
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+) -> AsyncEventIterator:
+    """Decode an async iterable of byte chunks into events (see :class:`EventDecoder`).
 
     The iterator can be closed early (``aclose()``, or ``contextlib.aclosing``),
     which also closes ``chunks`` if it can be closed.
@@ -268,11 +699,14 @@ def aiter_events(chunks: AsyncIterable[bytes], *, last_event_id: str = "") -> As
                 async for event in aiter_events(response.aiter_bytes()):
                     print(event.event, event.data)
     """
-    return AsyncEventIterator(chunks, last_event_id)
+    return AsyncEventIterator(chunks, last_event_id, max_event_size=max_event_size)
 
 
 class AsyncEventIterator(AsyncIterator[ReceivedEvent]):
     """What :func:`aiter_events` returns: events, and ``aclose()`` for the source too.
+
+    ``decoder`` is the :class:`EventDecoder` in use (``last_event_id``,
+    ``retry``, ``dropped_events``, ``mid_event``).
 
     A class rather than an async generator: leaving one early under trio
     would leave it (and its source) for the garbage collector to finalize.
@@ -285,9 +719,15 @@ class AsyncEventIterator(AsyncIterator[ReceivedEvent]):
                     break
     """
 
-    def __init__(self, chunks: AsyncIterable[bytes], last_event_id: str = "") -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterable[bytes],
+        last_event_id: str = "",
+        *,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> None:
         self._chunks = chunks.__aiter__()
-        self.decoder = EventDecoder(last_event_id)
+        self.decoder = EventDecoder(last_event_id, max_event_size=max_event_size)
         self._pending: collections.deque[ReceivedEvent] = collections.deque()
 
     def __aiter__(self) -> AsyncEventIterator:

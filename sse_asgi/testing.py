@@ -42,7 +42,9 @@ class SSETestStream:
 
     - ``status``, ``headers`` (lower-case names; repeated headers joined with
       ``", "``), ``raw_headers``: the response head.
-    - ``received``: every body byte so far, comments and pings included.
+    - ``received``: every body byte so far, comments and pings included (a
+      copy made on each access; kept growing in place, so a long stream costs
+      time linear in its length).
     - ``complete``: the app finished the body (``more_body=False``).
     - ``decoder``: the :class:`~sse_asgi.EventDecoder` in use, for
       ``last_event_id`` and ``retry``.
@@ -59,7 +61,7 @@ class SSETestStream:
         self.status: int = 0
         self.headers: dict[str, str] = {}
         self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.received = b""
+        self._body = bytearray()
         self.complete = False
         self.decoder = EventDecoder()
         self._started = anyio.Event()
@@ -68,6 +70,11 @@ class SSETestStream:
         self._ended = False  # no more events can come: body complete or app finished
         self._disconnected = anyio.Event()
         self._send_raises_after_disconnect = False
+
+    @property
+    def received(self) -> bytes:
+        """Every body byte so far."""
+        return bytes(self._body)
 
     def __aiter__(self) -> SSETestStream:
         return self
@@ -91,7 +98,11 @@ class SSETestStream:
 
     async def wait_received(self, fragment: bytes) -> None:
         """Wait until the raw body contains ``fragment`` (a ping comment, say)."""
-        while fragment not in self.received:
+        # Each wake-up searches only what arrived since (from a fragment's
+        # length before it, for a fragment split across sends).
+        searched = 0
+        while self._body.find(fragment, max(0, searched - len(fragment) + 1)) < 0:
+            searched = len(self._body)
             if self.complete:
                 raise AssertionError(f"body completed without {fragment!r}: {self.received!r}")
             await self._changed.wait()
@@ -130,7 +141,7 @@ class SSETestStream:
             if not self._started.is_set():
                 raise RuntimeError("ASGI app sent a body before http.response.start")
             body = bytes(message.get("body", b""))
-            self.received += body
+            self._body += body
             self._pending.extend(self.decoder.feed(body))
             if not message.get("more_body", False):
                 self.complete = self._ended = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import AsyncIterator, Iterable
 
@@ -235,11 +234,53 @@ async def test_aiter_events() -> None:
     assert events[0].json() == {"n": 1}
 
 
-def test_received_event_is_frozen() -> None:
+def test_received_event_is_an_immutable_record() -> None:
     event = E(data="x")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        event.other = 1  # type: ignore[attr-defined]
     assert (event.event, event.id, event.retry) == ("message", "", None)
+    assert repr(event) == "ReceivedEvent(data='x', event='message', id='', retry=None)"
+    # Equal to the same event only, never to a plain tuple, and hashable.
+    assert event == E("x", "message", "", None) == E(data="x")
+    assert event != ("x", "message", "", None)
+    assert ("x", "message", "", None) != event  # noqa: SIM300 (the tuple's side first)
+    assert not (event == ("x", "message", "", None))  # noqa: SIM201 (== itself, not !=)
+    assert event != E(data="x", id="1")
+    assert len({event, E(data="x"), E(data="y")}) == 2
+    assert event._replace(data="z") == E(data="z")
+    assert E(data='{"a": [1]}').json() == {"a": [1]}
+    # The decoder's own construction path makes equal events.
+    assert EventDecoder().feed(b"data: x\n\n") == [event]
+    assert EventDecoder().feed(b"event: t\nid: 3\nretry: 9\ndata: x\n\n") == [
+        E(data="x", event="t", id="3", retry=9)
+    ]
+
+
+def test_mid_event() -> None:
+    """Whether the stream is inside an event, for a client deciding what a drop lost."""
+    decoder = EventDecoder()
+    assert not decoder.mid_event
+    decoder.feed(b": keep-alive\n")
+    assert not decoder.mid_event  # a whole comment starts nothing
+    decoder.feed(b":partial comm")
+    assert not decoder.mid_event
+    decoder.feed(b"ent\n")
+    assert not decoder.mid_event
+    decoder.feed(b"da")
+    assert decoder.mid_event  # part of a line that is no comment
+    decoder.feed(b"ta: x\n")
+    assert decoder.mid_event
+    decoder.feed(b"\n")
+    assert not decoder.mid_event
+    decoder.feed(b"id: 1\r")
+    assert decoder.mid_event  # an id alone is part of an event too
+    decoder.feed(b"\r")
+    assert not decoder.mid_event
+    assert decoder.last_event_id == "1"
+    decoder.feed(b"unknown\n")
+    assert decoder.mid_event  # any field line begins a block
 
 
 class TestMaxEventSize:
@@ -269,6 +310,64 @@ class TestMaxEventSize:
         decoder = EventDecoder(max_event_size=10)
         assert decoder.feed(b"data: 123456789\n\n") == [E(data="123456789")]
         assert decoder.dropped_events == 0
+
+    def test_the_cap_counts_utf8_bytes(self) -> None:
+        # "é" is 2 bytes of UTF-8; a data line counts its value + 1 (its LF).
+        decoder = EventDecoder(max_event_size=10)
+        events = decoder.feed("data: éééé\n\ndata: ééééé\n\n".encode())
+        assert events == [E(data="éééé")]
+        assert decoder.dropped_events == 1
+        # An invalid byte becomes U+FFFD, 3 bytes of UTF-8.
+        decoder = EventDecoder(max_event_size=10)
+        assert decoder.feed(b"data: \xff\xff\xff\xff\n\ndata: \xff\xff\xff\n\n") == [
+            E(data="\ufffd" * 3)
+        ]
+        assert decoder.dropped_events == 1
+
+    def test_the_cap_covers_the_whole_block(self) -> None:
+        # data + event + id values, plus one per line: 1+1 + 5+1 + 2+1 = 11.
+        stream = b"data: a\nevent: typed\nid: 42\n\n"
+        assert EventDecoder(max_event_size=11).feed(stream) == [E(data="a", event="typed", id="42")]
+        decoder = EventDecoder(max_event_size=10)
+        assert decoder.feed(stream + b"data: b\n\n") == [E(data="b")]
+        assert (decoder.dropped_events, decoder.last_event_id) == (1, "")
+
+    def test_id_and_retry_before_the_overflow_keep_their_effect(self) -> None:
+        decoder = EventDecoder(max_event_size=20)
+        events = decoder.feed(b"id: 7\nretry: 50\ndata: " + b"x" * 30 + b"\nid: 8\nretry: 60\n\n")
+        assert events == []
+        assert (decoder.last_event_id, decoder.retry, decoder.dropped_events) == ("7", 50, 1)
+
+    def test_comments_and_unknown_fields_are_skipped_at_any_length(self) -> None:
+        decoder = EventDecoder(max_event_size=16)
+        for chunking in (1, 7, 10_000):
+            stream = b": " + b"c" * 5000 + b"\nfoo: " + b"u" * 5000 + b"\ndata: kept\n\n"
+            got = []
+            for i in range(0, len(stream), chunking):
+                got += decoder.feed(stream[i : i + chunking])
+                assert len(decoder._line) <= 16 + 7
+            assert got == [E(data="kept")]
+        assert decoder.dropped_events == 0
+
+    def test_a_negative_cap_is_an_error(self) -> None:
+        with pytest.raises(ValueError, match="max_event_size"):
+            EventDecoder(max_event_size=-1)
+        assert EventDecoder(max_event_size=0).feed(b"data\n\n: c\n\n") == []
+
+    def test_iterators_take_the_cap(self) -> None:
+        stream = [b"data: " + b"x" * 20 + b"\n\n", b"data: ok\n\n"]
+        assert list(iter_events(stream, max_event_size=10)) == [E(data="ok")]
+
+    @pytest.mark.anyio
+    async def test_aiter_events_takes_the_cap(self) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"data: " + b"x" * 20 + b"\n\n"
+            yield b"data: ok\n\n"
+
+        events = aiter_events(chunks(), max_event_size=10)
+        assert [event async for event in events] == [E(data="ok")]
+        assert events.decoder.dropped_events == 1
+        assert events.decoder.max_event_size == 10
 
     def test_default_cap_is_documented(self) -> None:
         from sse_asgi._decoder import DEFAULT_MAX_EVENT_SIZE
@@ -305,3 +404,13 @@ async def test_aiter_events_closes_its_source_when_left_early() -> None:
     await events.aclose()
     assert closed == [True]
     assert events.decoder.last_event_id == ""
+
+
+def test_the_decoder_docstring_examples_run() -> None:
+    import doctest
+
+    import sse_asgi._decoder
+
+    result = doctest.testmod(sse_asgi._decoder)
+    assert result.failed == 0
+    assert result.attempted >= 9
