@@ -16,7 +16,7 @@ import orjson
 
 from . import _event_py
 from ._encoder import DATA_PREFIX, EVENT_END, data_lines
-from ._json import ORJSON_NATIVE, dumps, item_serializer, json_default
+from ._json import ORJSON_NATIVE, ORJSON_OPTION, dumps, item_serializer, json_default
 
 __all__ = [
     "SPEEDUPS",
@@ -70,7 +70,7 @@ def encode_item(item: object) -> bytes:
         # The per-item hot path of a plain stream: one call into orjson.
         # (A try block costs nothing until it raises; a context manager would.)
         try:
-            return DATA_PREFIX + _orjson_dumps(item, default=json_default) + EVENT_END
+            return DATA_PREFIX + _orjson_dumps(item, default=json_default, option=ORJSON_OPTION) + EVENT_END
         except TypeError:
             pass  # big ints, non-str keys, ...: dumps() below knows them
     elif isinstance(item, ServerSentEvent):

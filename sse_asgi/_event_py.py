@@ -15,7 +15,7 @@ import orjson
 
 from ._encoder import check_single_line, check_str, check_utf8, comment_lines, data_lines
 from ._errors import InvalidEventError
-from ._json import ORJSON_NATIVE, dumps, json_default
+from ._json import ORJSON_NATIVE, ORJSON_OPTION, dumps, json_default
 
 __all__ = ["ServerSentEvent", "rebuild"]
 
@@ -99,7 +99,7 @@ class ServerSentEvent:
                 )
             if type(data) in ORJSON_NATIVE:  # the common case, without a call to dumps()
                 try:
-                    body = _orjson_dumps(data, default=json_default)
+                    body = _orjson_dumps(data, default=json_default, option=ORJSON_OPTION)
                 except TypeError:
                     body = dumps(data)  # big ints, non-str keys, ...
             else:

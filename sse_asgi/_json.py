@@ -58,6 +58,7 @@ from ._errors import InvalidEventError, describe_char
 __all__ = [
     "MODEL_OPTIONS",
     "ORJSON_NATIVE",
+    "ORJSON_OPTION",
     "dumps",
     "dumps_by_alias",
     "item_serializer",
@@ -67,9 +68,11 @@ __all__ = [
 
 _Fragment = orjson.Fragment
 _orjson_dumps = orjson.dumps
-# Datetimes to json_default, which writes isoformat() as FastAPI does: orjson
-# drops the seconds of a UTC offset that has them (old local mean times).
-_PASSTHROUGH_DATETIME = orjson.OPT_PASSTHROUGH_DATETIME
+#: The ``option=`` of every orjson call that serializes user data: datetimes go
+#: to json_default, which writes isoformat() as FastAPI does -- orjson 3.13
+#: writes ``time(microsecond=10000..99999)`` wrong and drops the seconds of a
+#: UTC offset that has them (old local mean times).
+ORJSON_OPTION = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _model_json_options() -> dict[str, Any]:
@@ -210,7 +213,7 @@ def dumps_by_alias(value: Any) -> bytes:
     """
     if type(value) in ORJSON_NATIVE:  # the per-item hot path: one call into orjson
         try:
-            return _orjson_dumps(value, default=json_default, option=_PASSTHROUGH_DATETIME)
+            return _orjson_dumps(value, default=json_default, option=ORJSON_OPTION)
         except TypeError:
             return _fallback(value, _BY_ALIAS)
     return _dumps(value, _BY_ALIAS)
@@ -231,7 +234,7 @@ def _dumps(value: Any, model_options: dict[str, Any]) -> bytes:
             except pydantic_core.PydanticSerializationError:
                 return _fallback(value, model_options)
     try:
-        return _orjson_dumps(value, default=json_default, option=_PASSTHROUGH_DATETIME)
+        return _orjson_dumps(value, default=json_default, option=ORJSON_OPTION)
     except TypeError:
         return _fallback(value, model_options)
 

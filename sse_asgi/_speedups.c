@@ -63,7 +63,8 @@ typedef struct {
     PyObject *model_options;   /* sse_asgi._json.MODEL_OPTIONS, or NULL when empty */
     PyObject *orjson_native;   /* sse_asgi._json.ORJSON_NATIVE: types orjson serializes itself */
     PyObject *model_error;     /* pydantic_core.PydanticSerializationError */
-    PyObject *default_kwnames; /* ("default",) */
+    PyObject *orjson_option;   /* sse_asgi._json.ORJSON_OPTION */
+    PyObject *default_kwnames; /* ("default", "option") */
     PyObject *str_serializer;  /* "__pydantic_serializer__" */
     PyObject *str_to_json;     /* "to_json" */
     PyObject *str_encode;      /* "encode" */
@@ -381,7 +382,7 @@ serialize(State *state, PyObject *data)
     }
     PyObject *body = NULL;
     if (native) {
-        PyObject *call_args[2] = {data, state->json_default};
+        PyObject *call_args[3] = {data, state->json_default, state->orjson_option};
         body = PyObject_Vectorcall(state->orjson_dumps, call_args, 1, state->default_kwnames);
         if (body == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear(); /* big ints, non-str keys, ...: dumps() knows them */
@@ -898,6 +899,7 @@ module_exec(PyObject *module)
         || (state->dumps = import_from("sse_asgi._json", "dumps")) == NULL
         || (state->json_fallback = import_from("sse_asgi._json", "json_fallback")) == NULL
         || (state->orjson_native = import_from("sse_asgi._json", "ORJSON_NATIVE")) == NULL
+        || (state->orjson_option = import_from("sse_asgi._json", "ORJSON_OPTION")) == NULL
         || (state->model_error = import_from("pydantic_core", "PydanticSerializationError"))
                == NULL
         || (options = import_from("sse_asgi._json", "MODEL_OPTIONS")) == NULL) {
@@ -917,11 +919,12 @@ module_exec(PyObject *module)
     }
 
     PyObject *name = PyUnicode_InternFromString("default");
-    if (name == NULL) {
-        return -1;
+    PyObject *option = PyUnicode_InternFromString("option");
+    if (name != NULL && option != NULL) {
+        state->default_kwnames = PyTuple_Pack(2, name, option);
     }
-    state->default_kwnames = PyTuple_Pack(1, name);
-    Py_DECREF(name);
+    Py_XDECREF(name);
+    Py_XDECREF(option);
     if (state->default_kwnames == NULL
         || (state->str_serializer = PyUnicode_InternFromString("__pydantic_serializer__"))
                == NULL
@@ -983,6 +986,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->py_class);
     Py_VISIT(state->orjson_dumps);
     Py_VISIT(state->json_default);
+    Py_VISIT(state->orjson_option);
     Py_VISIT(state->dumps);
     Py_VISIT(state->json_fallback);
     Py_VISIT(state->model_options);
@@ -999,6 +1003,7 @@ module_clear(PyObject *module)
     Py_CLEAR(state->py_class);
     Py_CLEAR(state->orjson_dumps);
     Py_CLEAR(state->json_default);
+    Py_CLEAR(state->orjson_option);
     Py_CLEAR(state->dumps);
     Py_CLEAR(state->json_fallback);
     Py_CLEAR(state->model_options);
