@@ -70,7 +70,11 @@ def encode_item(item: object) -> bytes:
         # The per-item hot path of a plain stream: one call into orjson.
         # (A try block costs nothing until it raises; a context manager would.)
         try:
-            return DATA_PREFIX + _orjson_dumps(item, default=json_default, option=ORJSON_OPTION) + EVENT_END
+            return (
+                DATA_PREFIX
+                + _orjson_dumps(item, default=json_default, option=ORJSON_OPTION)
+                + EVENT_END
+            )
         except TypeError:
             pass  # big ints, non-str keys, ...: dumps() below knows them
     elif isinstance(item, ServerSentEvent):

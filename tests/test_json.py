@@ -17,10 +17,10 @@ import ipaddress
 import json
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import PurePosixPath
 from types import MappingProxyType
-from collections.abc import Callable
 from typing import Any
 
 import anyio
