@@ -12,13 +12,15 @@ integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi`` and
 ``sse_asgi.redis``.
 """
 
-from ._broadcast import (
+from .broadcast import (
     Broadcast,
     BroadcastBackend,
     BroadcastClosedError,
     BroadcastUnavailableError,
     Entry,
+    Listener,
     MemoryBackend,
+    Position,
     Replay,
     Subscription,
 )
@@ -37,7 +39,9 @@ __all__ = [
     "EventDecoder",
     "EventSourceResponse",
     "InvalidEventError",
+    "Listener",
     "MemoryBackend",
+    "Position",
     "ReceivedEvent",
     "Replay",
     "SSEError",

@@ -1,18 +1,16 @@
-/* What a live Subscription's __anext__ returns on asyncio, in C.
+/* What a started Subscription's __anext__ returns on asyncio, in C.
  *
- * The pure-Python version is sse_asgi._broadcast._NextEvent, whose docstring
- * says what it does; this type does the same as a C iterator, so a woken
- * subscriber task resumes without a Python frame: one publish to 10,000
- * subscribers wakes 10,000 tasks, and that per-wake cost is most of a
- * fan-out. CPython 3.10 and 3.11 step it through am_send (the event is
- * returned, no StopIteration is made); 3.12 and later, and any version while
- * a trace function is set, through tp_iternext.
+ * The pure-Python version is sse_asgi.broadcast._subscription._NextEvent,
+ * whose docstring says what it does; this type does the same as a C
+ * iterator, so a woken subscriber task resumes without a Python frame: one
+ * publish to 10,000 subscribers wakes 10,000 tasks, and that per-wake cost is
+ * most of a fan-out. CPython 3.10 and 3.11 step it through am_send (the event
+ * is returned, no StopIteration is made); 3.12 and later, and any version
+ * while a trace function is set, through tp_iternext.
  *
- * It keeps no state of its own: the subscription's queues and its _future
- * are the truth, read and written through their attribute names. Taking
- * the next entry from the queue is Subscription._pop() and _take(); for the
- * common subscription (one topic, no filter) that is done here, and every
- * other one calls _pop().
+ * It keeps no state of its own: the subscription's queues, _last, _state and
+ * _future are the truth, read and written through their attribute names; the
+ * filter, a page read and the end are the subscription's own methods.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,59 +21,24 @@ typedef struct {
     PyObject *create_future; /* the loop's create_future */
 } NextEvent;
 
-static PyObject *str_ready;    /* "_ready" */
-static PyObject *str_queue;    /* "_queue" */
-static PyObject *str_state;    /* "_state" */
-static PyObject *str_future;   /* "_future" */
-static PyObject *str_pop;      /* "_pop" */
-static PyObject *str_popleft;  /* "popleft" */
-static PyObject *str_multi;    /* "_multi" */
-static PyObject *str_filter;   /* "_filter" */
-static PyObject *str_positions; /* "_positions" */
-static PyObject *str_ids;      /* "_ids" */
-static PyObject *str_key;      /* "key" */
-static PyObject *str_id;       /* "id" */
-static PyObject *str_event;    /* "event" */
-static PyObject *str_ended;    /* "ended" */
-static PyObject *str_blocking; /* "_asyncio_future_blocking" */
+static PyObject *str_ready;        /* "_ready" */
+static PyObject *str_queue;        /* "_queue" */
+static PyObject *str_last;         /* "_last" */
+static PyObject *str_filter;       /* "_filter" */
+static PyObject *str_keep;         /* "_keep" */
+static PyObject *str_event;        /* "event" */
+static PyObject *str_state;        /* "_state" */
+static PyObject *str_live;         /* "live" */
+static PyObject *str_behind;       /* "behind" */
+static PyObject *str_future;       /* "_future" */
+static PyObject *str_read_in_task; /* "_read_in_task" */
+static PyObject *str_raise_end;    /* "_raise_end" */
+static PyObject *str_popleft;      /* "popleft" */
+static PyObject *str_blocking;     /* "_asyncio_future_blocking" */
 
-/* Subscription._take(entry) for one topic and no filter: the entry's event,
- * or None if the replay already delivered it. New reference; NULL on error. */
-static PyObject *
-take(PyObject *entry, PyObject *positions, PyObject *ids)
-{
-    PyObject *key = PyObject_GetAttr(entry, str_key);
-    if (key == NULL) {
-        return NULL;
-    }
-    if (PyList_GET_SIZE(positions) < 1) { /* code a comparison ran may have shrunk it */
-        Py_DECREF(key);
-        PyErr_SetString(PyExc_IndexError, "the subscription's positions are empty");
-        return NULL;
-    }
-    /* A strong reference: the comparison may run Python code that replaces it. */
-    PyObject *position = Py_NewRef(PyList_GET_ITEM(positions, 0));
-    if (position != Py_None) {
-        int seen = PyObject_RichCompareBool(key, position, Py_LE);
-        if (seen != 0) {
-            Py_DECREF(position);
-            Py_DECREF(key);
-            return seen < 0 ? NULL : Py_NewRef(Py_None);
-        }
-    }
-    Py_DECREF(position);
-    /* In _take's order. PyList_SetItem takes the item even when it fails. */
-    if (PyList_SetItem(positions, 0, key) < 0) {
-        return NULL;
-    }
-    PyObject *id = PyObject_GetAttr(entry, str_id);
-    if (id == NULL || PyList_SetItem(ids, 0, id) < 0) {
-        return NULL;
-    }
-    return PyObject_GetAttr(entry, str_event);
-}
-
-/* Subscription._pop(): the next event to yield, or None. New reference; NULL on error. */
+/* The next event to yield, as _NextEvent.__next__ takes it: _ready first,
+ * then entries of _queue the filter keeps. New reference; Py_None if there
+ * is none; NULL on error. */
 static PyObject *
 pop(PyObject *subscription)
 {
@@ -94,46 +57,92 @@ pop(PyObject *subscription)
     if (queue == NULL) {
         return NULL;
     }
-    waiting = PyObject_Size(queue);
-    if (waiting <= 0) {
-        Py_DECREF(queue);
-        return waiting < 0 ? NULL : Py_NewRef(Py_None);
-    }
-    PyObject *result = NULL, *multi = NULL, *filter = NULL, *positions = NULL, *ids = NULL;
-    if ((multi = PyObject_GetAttr(subscription, str_multi)) == NULL
-        || (filter = PyObject_GetAttr(subscription, str_filter)) == NULL
-        || (positions = PyObject_GetAttr(subscription, str_positions)) == NULL
-        || (ids = PyObject_GetAttr(subscription, str_ids)) == NULL) {
-        goto done;
-    }
-    if (multi != Py_False || filter != Py_None || !PyList_CheckExact(positions)
-        || PyList_GET_SIZE(positions) != 1 || !PyList_CheckExact(ids)
-        || PyList_GET_SIZE(ids) != 1) {
-        result = PyObject_CallMethodNoArgs(subscription, str_pop);
-        goto done;
-    }
+    PyObject *result = NULL;
     while ((waiting = PyObject_Size(queue)) > 0) {
         PyObject *entry = PyObject_CallMethodNoArgs(queue, str_popleft);
         if (entry == NULL) {
             goto done;
         }
-        result = take(entry, positions, ids);
-        Py_DECREF(entry);
-        if (result != Py_None) {
-            goto done; /* an event, or NULL on error */
+        if (PyObject_SetAttr(subscription, str_last, entry) < 0) {
+            Py_DECREF(entry);
+            goto done;
         }
-        Py_CLEAR(result);
+        PyObject *event = PyObject_GetAttr(entry, str_event);
+        Py_DECREF(entry);
+        if (event == NULL) {
+            goto done;
+        }
+        /* Read per entry: the filter may be anything, and may change. */
+        PyObject *filter = PyObject_GetAttr(subscription, str_filter);
+        if (filter == NULL) {
+            Py_DECREF(event);
+            goto done;
+        }
+        int keep = 1;
+        if (filter != Py_None) {
+            PyObject *verdict = PyObject_CallMethodOneArg(subscription, str_keep, event);
+            keep = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+            Py_XDECREF(verdict);
+        }
+        Py_DECREF(filter);
+        if (keep != 0) {
+            if (keep < 0) {
+                Py_DECREF(event);
+                goto done;
+            }
+            result = event;
+            goto done;
+        }
+        Py_DECREF(event);
     }
     if (waiting == 0) {
         result = Py_NewRef(Py_None);
     }
 done:
     Py_DECREF(queue);
-    Py_XDECREF(multi);
-    Py_XDECREF(filter);
-    Py_XDECREF(positions);
-    Py_XDECREF(ids);
     return result;
+}
+
+/* What to wait on when nothing is queued, as _NextEvent.__next__ chooses it:
+ * live, a fresh future of the loop's, stored as the subscription's _future;
+ * behind, the task reading the next page. Marked as one to wait on, as the
+ * first step of `await future` does. New reference; NULL on error (the end of
+ * the subscription raises StopAsyncIteration, or its error). */
+static PyObject *
+wait_on(NextEvent *self, PyObject *subscription)
+{
+    PyObject *state = PyObject_GetAttr(subscription, str_state);
+    if (state == NULL) {
+        return NULL;
+    }
+    int live = PyObject_RichCompareBool(state, str_live, Py_EQ);
+    int behind = live != 0 ? 0 : PyObject_RichCompareBool(state, str_behind, Py_EQ);
+    Py_DECREF(state);
+    if (live < 0 || behind < 0) {
+        return NULL;
+    }
+    PyObject *future;
+    if (live) {
+        future = PyObject_CallNoArgs(self->create_future);
+        if (future != NULL && PyObject_SetAttr(subscription, str_future, future) < 0) {
+            Py_CLEAR(future);
+        }
+    }
+    else if (behind) {
+        future = PyObject_CallMethodNoArgs(subscription, str_read_in_task);
+    }
+    else {
+        PyObject *none = PyObject_CallMethodNoArgs(subscription, str_raise_end);
+        Py_XDECREF(none); /* it raises */
+        if (!PyErr_Occurred()) {
+            PyErr_SetNone(PyExc_StopAsyncIteration);
+        }
+        return NULL;
+    }
+    if (future != NULL && PyObject_SetAttr(future, str_blocking, Py_True) < 0) {
+        Py_CLEAR(future);
+    }
+    return future;
 }
 
 static PySendResult
@@ -150,29 +159,9 @@ next_event_send(NextEvent *self, PyObject *arg, PyObject **result)
         *result = event; /* the value of the await */
         return PYGEN_RETURN;
     }
-    Py_DECREF(event); /* nothing, or only duplicates and filtered-out events */
-    PyObject *state = PyObject_GetAttr(subscription, str_state);
-    if (state == NULL) {
-        return PYGEN_ERROR;
-    }
-    int ended = PyObject_RichCompareBool(state, str_ended, Py_EQ);
-    Py_DECREF(state);
-    if (ended < 0) {
-        return PYGEN_ERROR;
-    }
-    if (ended) {
-        PyErr_SetNone(PyExc_StopAsyncIteration);
-        return PYGEN_ERROR;
-    }
-    PyObject *future = PyObject_CallNoArgs(self->create_future);
+    Py_DECREF(event); /* nothing, or only filtered-out events */
+    PyObject *future = wait_on(self, subscription);
     if (future == NULL) {
-        return PYGEN_ERROR;
-    }
-    /* What the first step of `await future` does: mark it as one to wait on
-     * and yield it to the task, which resumes us when the broadcast resolves it. */
-    if (PyObject_SetAttr(subscription, str_future, future) < 0
-        || PyObject_SetAttr(future, str_blocking, Py_True) < 0) {
-        Py_DECREF(future);
         return PYGEN_ERROR;
     }
     *result = future;
@@ -266,7 +255,7 @@ static PyTypeObject NextEventType = {
     .tp_name = "sse_asgi._next_event.NextEvent",
     .tp_doc = PyDoc_STR(
         "NextEvent(subscription, loop)\n--\n\n"
-        "Awaiting it gives the subscription's next event (see _broadcast._NextEvent)."),
+        "Awaiting it gives the subscription's next event (see broadcast._subscription._NextEvent)."),
     .tp_basicsize = sizeof(NextEvent),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = next_event_new,
@@ -281,7 +270,7 @@ static PyTypeObject NextEventType = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "sse_asgi._next_event",
-    .m_doc = "A live subscription's awaitable on asyncio, in C (see sse_asgi._broadcast).",
+    .m_doc = "A subscription's awaitable on asyncio, in C (see sse_asgi.broadcast._subscription).",
     .m_size = -1,
 };
 
@@ -292,18 +281,17 @@ PyInit__next_event(void)
     if (str_blocking == NULL
         && ((str_ready = PyUnicode_InternFromString("_ready")) == NULL
         || (str_queue = PyUnicode_InternFromString("_queue")) == NULL
-        || (str_state = PyUnicode_InternFromString("_state")) == NULL
-        || (str_future = PyUnicode_InternFromString("_future")) == NULL
-        || (str_pop = PyUnicode_InternFromString("_pop")) == NULL
-        || (str_popleft = PyUnicode_InternFromString("popleft")) == NULL
-        || (str_multi = PyUnicode_InternFromString("_multi")) == NULL
+        || (str_last = PyUnicode_InternFromString("_last")) == NULL
         || (str_filter = PyUnicode_InternFromString("_filter")) == NULL
-        || (str_positions = PyUnicode_InternFromString("_positions")) == NULL
-        || (str_ids = PyUnicode_InternFromString("_ids")) == NULL
-        || (str_key = PyUnicode_InternFromString("key")) == NULL
-        || (str_id = PyUnicode_InternFromString("id")) == NULL
+        || (str_keep = PyUnicode_InternFromString("_keep")) == NULL
         || (str_event = PyUnicode_InternFromString("event")) == NULL
-        || (str_ended = PyUnicode_InternFromString("ended")) == NULL
+        || (str_state = PyUnicode_InternFromString("_state")) == NULL
+        || (str_live = PyUnicode_InternFromString("live")) == NULL
+        || (str_behind = PyUnicode_InternFromString("behind")) == NULL
+        || (str_future = PyUnicode_InternFromString("_future")) == NULL
+        || (str_read_in_task = PyUnicode_InternFromString("_read_in_task")) == NULL
+        || (str_raise_end = PyUnicode_InternFromString("_raise_end")) == NULL
+        || (str_popleft = PyUnicode_InternFromString("popleft")) == NULL
         || (str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking")) == NULL)) {
         return NULL;
     }

@@ -1,4 +1,4 @@
-# A live subscription's awaitable in C (sse_asgi/_next_event.c); see _broadcast._NextEvent.
+# A subscription's awaitable on asyncio in C (sse_asgi/_next_event.c); see broadcast._subscription._NextEvent.
 import asyncio
 from collections.abc import Generator
 from typing import Any
