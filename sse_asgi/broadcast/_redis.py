@@ -113,9 +113,12 @@ class RedisBackend(BroadcastBackend):
         self._own_client = client is None
         self._scripts: tuple[Any, Any, Any] | None = None
         self._listener: Listener | None = None
-        # The reader's place: the dataset's epoch and the last position delivered.
+        # The reader's place: the dataset's epoch, the last position delivered,
+        # and the last id read from the live stream (the same, unless someone
+        # else wrote to it).
         self._epoch: str | None = None
         self._last: str | None = None
+        self._cursor = "0-0"
         self._failure: Exception | None = None  # the reader's, until it has its place
         self._changed: anyio.Event | None = None  # set (and replaced) when either changes
         self._closed = False
@@ -330,7 +333,7 @@ class RedisBackend(BroadcastBackend):
         epoch, last = _text(result[0]), _text(result[1])
         if epoch != self._epoch:
             first = self._last is None
-            self._epoch, self._last = epoch, last
+            self._epoch, self._last, self._cursor = epoch, last, last
             assert self._listener is not None
             self._listener.resync()
             if first:
@@ -339,9 +342,8 @@ class RedisBackend(BroadcastBackend):
 
     async def _follow(self, reader: Redis) -> None:
         while True:
-            assert self._last is not None
             response: Any = await reader.xread(
-                {self._live_key: self._last}, count=512, block=self._block_ms
+                {self._live_key: self._cursor}, count=512, block=self._block_ms
             )
             if not response:
                 await self._sync(reader)  # quiet: has the dataset changed under us?
@@ -354,15 +356,23 @@ class RedisBackend(BroadcastBackend):
         """One entry of the live stream: the next position; an event, if anyone here wants it."""
         listener = self._listener
         assert listener is not None
+        self._cursor = raw_id
         pairs = {_text(name): value for name, value in fields.items()}
-        epoch, previous = _text(pairs.pop("epoch")), _text(pairs.pop("previous_id"))
-        gap = epoch != self._epoch or previous != self._last
+        epoch, previous, topic = (
+            pairs.pop("epoch", None),
+            pairs.pop("previous_id", None),
+            pairs.pop("topic", None),
+        )
+        if epoch is None or previous is None or topic is None:
+            logger.error("skipping Redis stream entry %s: not one of sse-asgi's", raw_id)
+            return
+        epoch, topic = _text(epoch), _text(topic)
+        gap = epoch != self._epoch or _text(previous) != self._last
         self._epoch, self._last = epoch, raw_id
         if gap:
             # Trimmed before we read it, or a new dataset: what subscribers
             # missed is in the topic streams (or lost, and they get a reset).
             listener.resync()
-        topic = _text(pairs.pop("topic"))
         if listener.watches(topic):
             entry = _entry(epoch, raw_id, topic, pairs)
             if entry is not None:
