@@ -1,12 +1,13 @@
-"""The C awaitable of a live subscription (sse_asgi/_next_event.c) against its Python twin.
+"""The C awaitable of a started subscription (sse_asgi/_next_event.c) against its Python twin.
 
 Both are what ``Subscription.__anext__`` returns on asyncio once the
-subscription is live; every scenario here runs with each, and must give the
-same events and the same exceptions. The rest checks what only C can get
-wrong: reference counts, the cycle collector, Python code run in the middle
-of a step, and the iterator path CPython takes while a trace function is
-set. The broadcast suite (cancellation included) runs on the C one, and
-again on the Python one in ``test_speedups.py``'s run without extensions.
+subscription has started; every scenario here runs with each, and must give
+the same events and the same exceptions: live, catching up through a page
+read (behind), filtered, ended. The rest checks what only C can get wrong:
+reference counts, the cycle collector, Python code run in the middle of a
+step, and the iterator path CPython takes while a trace function is set. The
+broadcast suite runs on the C one, and again on the Python one in
+``test_speedups.py``'s run without extensions.
 """
 
 from __future__ import annotations
@@ -21,23 +22,25 @@ from typing import Any
 
 import pytest
 
-from sse_asgi import Broadcast, MemoryBackend, ServerSentEvent, _broadcast
+from sse_asgi import Broadcast, MemoryBackend, ServerSentEvent
+from sse_asgi.broadcast import _subscription
 
+from .broadcast_support import registered
 from .conftest import require_component
 
 pytestmark = pytest.mark.anyio
 
-C_NEXT_EVENT: Any = _broadcast._NEXT_EVENT
+C_NEXT_EVENT: Any = _subscription._NEXT_EVENT
 
 
 @pytest.fixture
 def anyio_backend() -> str:
-    return "asyncio"  # the awaitable exists on asyncio only; trio uses anyio.Event
+    return "asyncio"  # the awaitable exists on asyncio only; trio awaits a coroutine
 
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
-    if C_NEXT_EVENT is _broadcast._NextEvent:
+    if C_NEXT_EVENT is _subscription._NextEvent:
         require_component(
             "sse_asgi._next_event (the C extension)",
             "built without a C compiler, or SSE_ASGI_NO_EXTENSIONS is set; the Python class runs",
@@ -46,8 +49,8 @@ def _built() -> None:
 
 @pytest.fixture(params=["C", "Python"])
 def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    chosen = C_NEXT_EVENT if request.param == "C" else _broadcast._NextEvent
-    monkeypatch.setattr(_broadcast, "_NEXT_EVENT", chosen)
+    chosen = C_NEXT_EVENT if request.param == "C" else _subscription._NextEvent
+    monkeypatch.setattr(_subscription, "_NEXT_EVENT", chosen)
     return chosen
 
 
@@ -79,6 +82,43 @@ async def test_the_values_are_the_published_events(implementation: Any) -> None:
     assert (event.data, event.event, event.id) == (data, "e", event_id)
 
 
+async def test_a_reset_comes_first(implementation: Any) -> None:
+    async with Broadcast() as broadcast:
+        await broadcast.publish("t", 0)
+        async with broadcast.subscribe("t", last_event_id="not ours") as subscription:
+            await broadcast.publish("t", 1)
+            reset = await asyncio.wait_for(subscription.__anext__(), 5)
+            assert (reset.event, reset.data["reason"]) == ("reset", "unknown")
+            assert await receive(subscription, 1) == [1]
+
+
+async def test_behind_it_waits_for_page_reads(implementation: Any) -> None:
+    """Resuming 200 events back: pages of history read in a task it waits on, then live."""
+    async with Broadcast() as broadcast:
+        first = await broadcast.publish("t", -1)
+        for n in range(200):
+            await broadcast.publish("t", n)
+        async with broadcast.subscribe("t", last_event_id=first) as subscription:
+            assert type(subscription.__anext__()) is implementation
+            assert await receive(subscription, 200) == list(range(200))
+            waiter = asyncio.ensure_future(subscription.__anext__())
+            await asyncio.sleep(0.01)  # live now: it waits on a future
+            await broadcast.publish("t", "live")
+            assert (await asyncio.wait_for(waiter, 5)).data == "live"
+
+
+async def test_a_wait_for_a_page_cancelled_loses_nothing(implementation: Any) -> None:
+    async with Broadcast() as broadcast:
+        first = await broadcast.publish("t", -1)
+        await broadcast.publish("t", 0)
+        async with broadcast.subscribe("t", last_event_id=first) as subscription:
+            waiter = asyncio.ensure_future(subscription.__anext__())
+            waiter.cancel()  # before its read task ran
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            assert await receive(subscription, 1) == [0]
+
+
 async def test_filtered_out_events_keep_it_waiting(implementation: Any) -> None:
     async with (
         Broadcast() as broadcast,
@@ -101,15 +141,20 @@ async def test_filtered_out_events_keep_it_waiting(implementation: Any) -> None:
         (StopIteration("not an event"), RuntimeError, "filter raised StopIteration"),
     ],
 )
-async def test_an_exception_from_the_filter_reaches_the_subscriber(
+async def test_an_exception_from_the_filter_reaches_the_subscriber_and_ends_it(
     implementation: Any, raised: Exception, expected: type[Exception], match: str
 ) -> None:
     def boom(event: ServerSentEvent) -> bool:
         raise raised
 
-    async with Broadcast() as broadcast, broadcast.subscribe("t", filter=boom) as subscription:
+    async with Broadcast() as broadcast:
+        subscription = broadcast.subscribe("t", filter=boom)
+        await subscription.__aenter__()
         await broadcast.publish("t", 1)
         with pytest.raises(expected, match=match):
+            await subscription.__anext__()
+        assert registered(broadcast) == 0
+        with pytest.raises(StopAsyncIteration):
             await subscription.__anext__()
 
 
@@ -123,6 +168,27 @@ async def test_the_end_is_stop_async_iteration(implementation: Any) -> None:
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiter, 5)
     assert [event async for event in subscription] == []
+
+
+async def test_a_filter_that_empties_the_queue_cannot_crash_it(implementation: Any) -> None:
+    """Python code run in the middle of a step changes what the step reads."""
+    subscription: Any = None
+
+    def meddle(event: ServerSentEvent) -> bool:
+        subscription._queue.clear()
+        subscription._filter = None
+        return False
+
+    async with Broadcast() as broadcast:
+        subscription = broadcast.subscribe("t", filter=meddle)
+        async with subscription:
+            for n in range(3):
+                await broadcast.publish("t", n)
+            waiter = asyncio.ensure_future(subscription.__anext__())
+            await asyncio.sleep(0.01)  # it took 0, which emptied the queue: it waits
+            assert not waiter.done()
+            await broadcast.publish("t", "kept")
+            assert (await asyncio.wait_for(waiter, 5)).data == "kept"
 
 
 @pytest.fixture
@@ -142,15 +208,17 @@ def tracing() -> Iterator[None]:
 
 
 async def test_the_iterator_path_under_a_trace_function(tracing: None) -> None:
-    async with Broadcast() as broadcast, broadcast.subscribe("t") as subscription:
-        assert type(subscription.__anext__()) is C_NEXT_EVENT
+    async with Broadcast() as broadcast:
+        first = await broadcast.publish("t", "first")
         data = ("a", "tuple")
         await broadcast.publish("t", data)
-        assert (await asyncio.wait_for(subscription.__anext__(), 5)).data == data  # queued
-        waiter = asyncio.ensure_future(subscription.__anext__())
-        await asyncio.sleep(0.01)
-        await broadcast.publish("t", "later")
-        assert (await asyncio.wait_for(waiter, 5)).data == "later"  # waited for
+        async with broadcast.subscribe("t", last_event_id=first) as subscription:
+            assert type(subscription.__anext__()) is C_NEXT_EVENT
+            assert (await asyncio.wait_for(subscription.__anext__(), 5)).data == data  # a page
+            waiter = asyncio.ensure_future(subscription.__anext__())
+            await asyncio.sleep(0.01)
+            await broadcast.publish("t", "later")
+            assert (await asyncio.wait_for(waiter, 5)).data == "later"  # waited for
 
 
 async def test_no_reference_leaks() -> None:
@@ -181,7 +249,7 @@ async def test_no_reference_leaks() -> None:
 
 
 class Holder:
-    """Stands in for a subscription that holds its awaitable, as a live one does."""
+    """Stands in for a subscription that holds its awaitable, as a started one does."""
 
     def __init__(self) -> None:
         self._awaitable: Any = None
@@ -211,44 +279,38 @@ async def test_its_arguments_are_checked_and_fixed_at_creation() -> None:
 
 
 class Entry:
-    def __init__(self, key: Any) -> None:
-        self.key, self.id, self.event = key, "1", "the event"
+    def __init__(self) -> None:
+        self.event = "the event"
 
 
 class FakeSubscription:
-    """Just the attributes the C step reads, to feed it what no backend makes."""
+    """Just the attributes the C step reads, to feed it what no broadcast makes."""
 
-    def __init__(self, entry: Entry, position: Any) -> None:
+    def __init__(self) -> None:
         self._ready: deque[Any] = deque()
-        self._queue = deque([entry])
-        self._multi, self._filter, self._state, self._future = False, None, "live", None
-        self._positions, self._ids = [position], [""]
-
-    def _pop(self) -> Any:
-        raise AssertionError("the C step handles one topic without a filter itself")
+        self._queue: deque[Any] = deque([Entry()])
+        self._filter, self._state, self._future, self._last = None, "live", None, None
 
 
-class ShrinksThePositions:
-    """A key whose comparison runs Python code that empties the positions list."""
-
-    subscription: FakeSubscription
-
-    def __le__(self, other: Any) -> bool:
-        self.subscription._positions.clear()
-        return False
-
-
-async def test_python_code_run_by_a_comparison_cannot_crash_it() -> None:
-    key = ShrinksThePositions()
-    subscription = key.subscription = FakeSubscription(Entry(key), position=object())
-    step = C_NEXT_EVENT(subscription, asyncio.get_running_loop()).__await__()
-    with pytest.raises(IndexError):
-        next(step)
-    subscription = FakeSubscription(Entry((1, 2)), position=(0, 0))
+async def test_what_no_broadcast_makes_is_an_error_not_a_crash() -> None:
+    loop = asyncio.get_running_loop()
+    subscription: Any = FakeSubscription()
     with pytest.raises(StopIteration) as stopped:
-        next(C_NEXT_EVENT(subscription, asyncio.get_running_loop()).__await__())
+        next(C_NEXT_EVENT(subscription, loop).__await__())
     assert stopped.value.value == "the event"
-    assert (subscription._positions, subscription._ids) == ([(1, 2)], ["1"])
+    assert isinstance(subscription._last, Entry)
+    subscription._queue = deque([object()])  # an entry without an event
+    with pytest.raises(AttributeError, match="event"):
+        next(C_NEXT_EVENT(subscription, loop).__await__())
+    subscription._queue = [Entry()]  # not a deque
+    with pytest.raises(AttributeError, match="popleft"):
+        next(C_NEXT_EVENT(subscription, loop).__await__())
+    subscription._queue, subscription._state = deque(), "nonsense"
+    with pytest.raises(AttributeError, match="_raise_end"):
+        next(C_NEXT_EVENT(subscription, loop).__await__())
+    del subscription._state
+    with pytest.raises(AttributeError, match="_state"):
+        next(C_NEXT_EVENT(subscription, loop).__await__())
 
 
 async def subscriptions_of(broadcast: Broadcast, count: int) -> AsyncIterator[Any]:

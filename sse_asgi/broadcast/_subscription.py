@@ -48,7 +48,7 @@ logger = logging.getLogger("sse_asgi")
 # One page of history: what a subscriber catching up holds at most (or one
 # event, if a single event is larger), whatever the history retains.
 REPLAY_PAGE_EVENTS = 64
-REPLAY_PAGE_BYTES = 1 << 20
+REPLAY_PAGE_BYTES = 1 << 18
 
 # States, compared by identity on the hot path.
 _NEW = "new"
