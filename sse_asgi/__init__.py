@@ -12,6 +12,11 @@ integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi`` and
 ``sse_asgi.redis``.
 """
 
+from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
+from ._errors import InvalidEventError, SSEError
+from ._event import ServerSentEvent
+from ._response import EventSourceResponse, last_event_id
+from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
 from .broadcast import (
     Broadcast,
     BroadcastBackend,
@@ -24,11 +29,6 @@ from .broadcast import (
     Replay,
     Subscription,
 )
-from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
-from ._errors import InvalidEventError, SSEError
-from ._event import ServerSentEvent
-from ._response import EventSourceResponse, last_event_id
-from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
 
 __all__ = [
     "Broadcast",

@@ -1,4 +1,5 @@
-# A subscription's awaitable on asyncio in C (sse_asgi/_next_event.c); see broadcast._subscription._NextEvent.
+# A subscription's awaitable on asyncio, in C (sse_asgi/_next_event.c);
+# see sse_asgi.broadcast._subscription._NextEvent.
 import asyncio
 from collections.abc import Generator
 from typing import Any

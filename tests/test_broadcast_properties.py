@@ -245,7 +245,7 @@ async def read_until(
 
 
 class MemoryMachine(BroadcastMachine):
-    def make(self, clock: FakeClock) -> Broadcast:  # type: ignore[override]
+    def make(self, clock: FakeClock) -> Broadcast:
         backend = MemoryBackend(history=HISTORY, max_age=MAX_AGE, clock=clock)
         return Broadcast(backend, buffer=10_000)
 
@@ -275,7 +275,7 @@ def redis_machine(redis: RedisServer) -> type[BroadcastMachine]:
     class RedisMachine(BroadcastMachine):
         max_age = None  # Redis keeps its own time: expiry is tested in real time
 
-        def make(self, clock: FakeClock) -> Broadcast:  # type: ignore[override]
+        def make(self, clock: FakeClock) -> Broadcast:
             prefix = f"prop-{uuid.uuid4().hex[:8]}:"
             backend = RedisBackend(redis.url, prefix=prefix, history=HISTORY)
             return Broadcast(backend, buffer=10_000)

@@ -70,7 +70,7 @@ async def redis_command(server: RedisServer, *args: Any) -> Any:
 
     client = Redis.from_url(server.url)
     try:
-        return await client.execute_command(*args)
+        return await client.execute_command(*args)  # type: ignore[no-untyped-call]
     finally:
         await client.aclose()
 
