@@ -325,7 +325,11 @@ async def test_a_replay_cancelled_mid_read_loses_nothing(redis: RedisServer) -> 
 async def test_an_entry_not_ours_in_the_live_stream_is_skipped(redis: RedisServer) -> None:
     async with redis_broadcast(redis) as broadcast, broadcast.subscribe("t") as subscription:
         backend: Any = broadcast.backend
-        await redis_command(redis, "XADD", f"{backend.prefix}live", "*", "junk", "1")
+        live = f"{backend.prefix}live"
+        await redis_command(redis, "XADD", live, "*", "junk", "1")
+        await redis_command(
+            redis, "XADD", live, "*", "epoch", b"\xff", "previous_id", "0-0", "topic", "t"
+        )
         event_id = await broadcast.publish("t", "ours")
         [event] = await take(subscription, 1)
         assert event.id == event_id

@@ -179,9 +179,9 @@ class MemoryBackend(BroadcastBackend):
 
         Example::
 
-            backend = MemoryBackend(max_age=60, clock=fake_clock)
-            fake_clock.advance(61)
-            backend.expire()  # every event published 61 s ago is gone
+            backend = MemoryBackend(max_age=60)
+            ...
+            backend.expire(time.monotonic() + 61)  # as if 61 s had passed
         """
         if self.max_age is None:
             return

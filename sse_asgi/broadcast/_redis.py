@@ -44,6 +44,7 @@ logger = logging.getLogger("sse_asgi")
 _FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 _MAX_ID_PART = 2**64 - 1  # a stream id is two unsigned 64-bit numbers
 _RETRIED = [redis_errors.ConnectionError, redis_errors.TimeoutError]
+_LIVE_FIELDS = ("epoch", "previous_id", "topic")  # besides the event's, in the live stream
 
 
 class RedisBackend(BroadcastBackend):
@@ -357,17 +358,14 @@ class RedisBackend(BroadcastBackend):
         listener = self._listener
         assert listener is not None
         self._cursor = raw_id
-        pairs = {_text(name): value for name, value in fields.items()}
-        epoch, previous, topic = (
-            pairs.pop("epoch", None),
-            pairs.pop("previous_id", None),
-            pairs.pop("topic", None),
-        )
-        if epoch is None or previous is None or topic is None:
-            logger.error("skipping Redis stream entry %s: not one of sse-asgi's", raw_id)
+        pairs = {_name(name): value for name, value in fields.items()}
+        try:
+            epoch, previous, topic = (_text(pairs.pop(name)) for name in _LIVE_FIELDS)
+        except (KeyError, UnicodeDecodeError):
+            # Not written by us (someone else's data under our keys): skip it.
+            logger.exception("skipping Redis stream entry %s: not one of sse-asgi's", raw_id)
             return
-        epoch, topic = _text(epoch), _text(topic)
-        gap = epoch != self._epoch or _text(previous) != self._last
+        gap = epoch != self._epoch or previous != self._last
         self._epoch, self._last = epoch, raw_id
         if gap:
             # Trimmed before we read it, or a new dataset: what subscribers
@@ -495,7 +493,7 @@ def _stream_entries(response: Any) -> Iterable[Any]:
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
-    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+    return {_name(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def _position(epoch: str, raw_id: str) -> Position:
@@ -509,3 +507,8 @@ def _key(raw_id: str) -> tuple[int, int]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _name(value: Any) -> str:
+    """A field name as text; an undecodable one cannot be one of ours."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
