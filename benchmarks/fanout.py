@@ -7,12 +7,13 @@
    the binary exists, on the other core). Measured with Python's garbage
    collector on, then paused: waking 10,000 tasks allocates a handle for
    each, which sets off collections; the paused column shows the fan-out's
-   own cost. One more memory row runs the pure-Python awaitable instead of
-   the C one (sse_asgi._next_event), in the same run.
+   own cost.
 2. Many topics: one subscriber on a busy topic, with 0 or 10,000 other topics
    watched (a subscriber each): the busy topic's delivery rate (8 concurrent
-   publishers, events/s at the subscriber) and the latency of subscribing to
-   yet another topic (median and p99 of 1,000).
+   publishers, events/s at the subscriber; again with the garbage collector
+   paused, to tell the collector's cost of 10,000 more live objects from
+   the broadcast's) and the latency of subscribing to yet another topic
+   (median and p99 of 1,000).
 3. A stalled resumer: 1,000 retained events of 64 KiB; 10 clients resume from
    the first, take one event and stop reading. The memory each holds
    (tracemalloc), against the history itself.
@@ -52,7 +53,6 @@ from _common import command_line, pin_to_core, table, versions
 from _servers import CLIENT_CORE, SERVER_CORE, pin_client, uvicorn
 
 from sse_asgi import Broadcast, MemoryBackend, Subscription
-from sse_asgi.broadcast import _subscription
 
 # -- in-process ---------------------------------------------------------------------------
 
@@ -199,20 +199,12 @@ async def in_process(sizes: list[int], rounds: int, redis_url: str | None) -> li
         ratio = f"{timings[1] / floors[size]:.2f}x"
         rows.append([name, f"{size:,}", *(f"{ms:.1f}" for ms in timings), ratio])
 
-    compiled = _subscription._NEXT_EVENT
     for size in sizes:
         timings = await fan_out(FloorFanOut(), size, rounds)
         floors[size] = timings[1]
         row("floor (bare futures)", size, timings)
         async with Broadcast(buffer=64) as memory:
             row("memory", size, await fan_out(memory, size, rounds))
-        if compiled is not _subscription._NextEvent:
-            _subscription._NEXT_EVENT = _subscription._NextEvent
-            try:
-                async with Broadcast(buffer=64) as memory:
-                    row("memory, Python awaitable", size, await fan_out(memory, size, rounds))
-            finally:
-                _subscription._NEXT_EVENT = compiled
     if redis_url is not None:
         from sse_asgi.redis import RedisBroadcast
 
@@ -288,12 +280,19 @@ async def many_topics(redis_url: str | None, others: int, events: int) -> list[l
         results = []
         for count in (0, others):
             async with make(f"bench-topics-{count}:") as broadcast:
-                results.append(await busy_topic(broadcast, count, events))
-        one_rate = results[0][0]
-        for count, (rate, median, p99) in zip((0, others), results, strict=True):
+                rate, median, p99 = await busy_topic(broadcast, count, events)
+            gc.disable()
+            try:
+                async with make(f"bench-topics-{count}-nogc:") as broadcast:
+                    paused = (await busy_topic(broadcast, count, events))[0]
+            finally:
+                gc.enable()
+            results.append((rate, paused, median, p99))
+        one_rate, one_paused = results[0][0], results[0][1]
+        for count, (rate, paused, median, p99) in zip((0, others), results, strict=True):
             rows.append([
                 name, f"{count:,}", f"{rate:,.0f}", f"{rate / one_rate:.2f}x",
-                f"{median:.3f}", f"{p99:.3f}",
+                f"{paused / one_paused:.2f}x", f"{median:.3f}", f"{p99:.3f}",
             ])  # fmt: skip
     return rows
 
@@ -436,7 +435,7 @@ def main() -> None:
     )
     print()
     headers = ["backend", "other topics", "busy topic events/s", "÷ no other topic"]
-    headers += ["subscribe ms, median", "subscribe ms, p99"]
+    headers += ["÷, GC paused", "subscribe ms, median", "subscribe ms, p99"]
     print(table(headers, topic_rows))
     print()
     print("# a stalled resumer: 1,000 retained events of 64 KiB; a client resumes from the first,")
