@@ -253,9 +253,8 @@ class Broadcast:
     # -- this process's subscriptions ---------------------------------------------------------
 
     def _register(self, subscription: Subscription) -> None:
-        if self._state == "closed":
-            subscription.end()
-            return
+        if not self._running():  # checked by the caller after its last await
+            raise BroadcastClosedError("this broadcast is closed")
         for topic in subscription.topics:
             self._subscribers.setdefault(topic, {})[subscription] = None
 

@@ -34,6 +34,7 @@ import anyio
 from .._event import ServerSentEvent
 from .._eventloop import running_asyncio_loop
 from ._backend import Entry, Lost, Position
+from ._errors import BroadcastClosedError
 from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
 
 if TYPE_CHECKING:
@@ -218,6 +219,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         await backend.ready()
         if self._state is not _NEW:
             return  # started meanwhile (two awaits of a fresh subscription)
+        if not broadcast._running():
+            raise BroadcastClosedError("this broadcast is closed")
         head = backend.head()
         assert head is not None, "ready() means head() is known"
         position = None
