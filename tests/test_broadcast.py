@@ -256,6 +256,28 @@ async def test_a_page_holds_at_most_256_kib(make_broadcast: Factory) -> None:
             assert len(await take(stalled, 39)) == 39
 
 
+async def test_history_trimmed_under_a_resumer_gets_a_reset(make_broadcast: Factory) -> None:
+    """A client reads a page, stops, and meanwhile the rest of what it missed is
+    trimmed: it gets the rest of its page, then the reset -- never a silent jump."""
+    async with make_broadcast(history=200) as broadcast:
+        first = await broadcast.publish("t", -1)
+        ids = [await broadcast.publish("t", n) for n in range(200)]
+        async with broadcast.subscribe("t", last_event_id=first) as subscription:
+            [event] = await take(subscription, 1)
+            page = len(subscription._queue)
+            for n in range(300):  # trims everything it has not read
+                last = await broadcast.publish("t", 200 + n)
+            await delivered(broadcast, last)
+            events = await take(subscription, page + 1)
+            after = await broadcast.publish("t", "after")
+            [live] = await take(subscription, 1)
+    assert [e.id for e in [event, *events[:-1]]] == ids[: page + 1]
+    reset = events[-1]
+    assert (reset.event, reset.data["reason"]) == ("reset", "expired")
+    assert reset.data["last_event_id"] == ids[page]
+    assert (reset.id, live.id) == (last, after)
+
+
 async def test_drop_oldest_replays_only_the_newest_buffer(make_broadcast: Factory) -> None:
     """The overflow policy applies to replay: a client far behind gets the newest events."""
     async with make_broadcast(buffer=10, overflow="drop_oldest") as broadcast:

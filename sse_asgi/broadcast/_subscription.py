@@ -90,7 +90,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         "_pending",
         "_queue",
         "_reading",
-        "_resume_id",
         "_serial",
         "_state",
         "_valid_from",
@@ -125,7 +124,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._valid_from = 0
         self._last: Position | None = None  # the position of the last entry taken
         self._from: Position | None = None  # behind: the next read starts after it
-        self._resume_id: str | None = last_event_id  # what a reset says could not be resumed
         self._error: Exception | None = None
         # What the subscriber waits on when its queue is empty: a bare future on
         # asyncio (woken without a coroutine), else an anyio Event. Fanning out to
@@ -198,7 +196,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         if state is _LIVE:
             queue = self._queue
             self._from = queue[-1] if queue else self._last
-            self._resume_id = self._from.id if self._from is not None else None
             self._state = _BEHIND
             self._invalidate_pending()
             self._wake()
@@ -229,7 +226,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             if len(text) <= MAX_LAST_EVENT_ID:
                 position = backend.parse(text)
             if position is None:
-                self._queue.append(self._reset_entry("unknown", head))
+                self._queue.append(self._reset_entry("unknown", head, text))
         # From here to the end nothing awaits and nothing raises: registered
         # means started, and live events queue from this line on.
         broadcast._register(self)
@@ -339,7 +336,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         queue = self._queue
         lost = replay.lost
         if lost is not None:
-            queue.append(self._reset_entry(lost, position))
+            queue.append(self._reset_entry(lost, position, after.id))
         else:
             queue.extend(entries)
         self._from = position
@@ -372,10 +369,10 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             task = self._reading = self._loop.create_task(self._catch_up())
         return task
 
-    def _reset_entry(self, reason: Lost, position: Position) -> Entry:
-        """The reset event, queued as an entry of no topic at the position it goes on from."""
-        resumed = self._resume_id
-        data = {"reason": reason, "last_event_id": None if resumed is None else summary(resumed)}
+    def _reset_entry(self, reason: Lost, position: Position, resumed: str) -> Entry:
+        """The reset event, queued as an entry of no topic at the position it goes on
+        from; its data names (at most 64 characters of) the id it could not resume from."""
+        data = {"reason": reason, "last_event_id": summary(resumed)}
         event = ServerSentEvent(event=self._broadcast.reset_event, data=data, id=position.id)
         return Entry(position.id, position.key, _RESET, event)
 
