@@ -163,9 +163,9 @@ class Feed:
         self.topic = topic
         # The ids of the last tail + 1 events; [0] is the one just before the tail.
         self._ids: collections.deque[str] = collections.deque(maxlen=tail + 1)
-        origin = broadcast.backend.live_head(topic)  # the "before anything" id, if cheap
-        if isinstance(origin, str):
-            self._ids.append(origin)
+        origin = broadcast.backend.head()  # the newest position: nothing of ours yet
+        if origin is not None:
+            self._ids.append(origin.id)
 
     async def publish(self, event: ServerSentEvent) -> str:
         event_id = await self.broadcast.publish(self.topic, event)
@@ -175,11 +175,12 @@ class Feed:
     async def events(self, resume: str | None) -> AsyncIterator[ServerSentEvent]:
         """The stream for one client: ``retry``, then (tail or replay and) live events."""
         yield ServerSentEvent(retry=RETRY_MS)
-        if resume is not None and self.broadcast.backend.order(self.topic, resume) is None:
+        if resume is not None and self.broadcast.backend.parse(resume) is None:
             # Not an id of this run (the server restarted): what the page shows
-            # is from the previous run. Tell it so, then send this run's tail.
+            # is from the previous run. Tell it so (repeating at most 64
+            # characters of whatever the client sent), then send this run's tail.
             yield ServerSentEvent(
-                event="reset", data={"reason": "unknown", "last_event_id": resume}
+                event="reset", data={"reason": "unknown", "last_event_id": resume[:64]}
             )
             resume = None
         if resume is None and self._ids:

@@ -14,16 +14,6 @@ body themselves (Litestar, Quart, Django) take ``event_stream(content)`` with
 the headers in ``EVENT_STREAM_HEADERS``.
 """
 
-from ._broadcast import (
-    Broadcast,
-    BroadcastBackend,
-    BroadcastClosedError,
-    BroadcastUnavailableError,
-    Entry,
-    MemoryBackend,
-    Replay,
-    Subscription,
-)
 from ._decoder import EventDecoder, ReceivedEvent, aiter_events, iter_events
 from ._errors import InvalidEventError, SSEError
 from ._event import ServerSentEvent
@@ -31,6 +21,18 @@ from ._event_stream import EVENT_STREAM_HEADERS, event_stream
 from ._relay import event_from_received
 from ._response import EventSourceResponse, last_event_id
 from ._shutdown import close_all_streams, install_signal_hook, uninstall_signal_hook
+from .broadcast import (
+    Broadcast,
+    BroadcastBackend,
+    BroadcastClosedError,
+    BroadcastUnavailableError,
+    Entry,
+    Listener,
+    MemoryBackend,
+    Position,
+    Replay,
+    Subscription,
+)
 
 __all__ = [  # noqa: RUF022 - plainly sorted (tests/test_public_api.py)
     "Broadcast",
@@ -42,7 +44,9 @@ __all__ = [  # noqa: RUF022 - plainly sorted (tests/test_public_api.py)
     "EventDecoder",
     "EventSourceResponse",
     "InvalidEventError",
+    "Listener",
     "MemoryBackend",
+    "Position",
     "ReceivedEvent",
     "Replay",
     "SSEError",

@@ -1,7 +1,8 @@
 """A bare ASGI app on RedisBroadcast, run as several uvicorn workers by the end-to-end tests.
 
 GET /events streams topic "feed" (resuming after Last-Event-ID); POST
-/publish?text=... publishes to it and answers the new event's id.
+/publish?text=... publishes to it and answers the new event's id; GET /stats
+answers how many subscriptions this worker has registered.
 Configuration: REDIS_URL and SSE_ASGI_PREFIX.
 """
 
@@ -30,9 +31,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif scope["path"] == "/publish":
         text = parse_qs(scope["query_string"].decode())["text"][0]
         body = (await broadcast.publish("feed", {"text": text, "worker": os.getpid()})).encode()
-        headers = [(b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await answer(send, body)
+    elif scope["path"] == "/stats":
+        registered = {s for group in broadcast._subscribers.values() for s in group}
+        await answer(send, str(len(registered)).encode())
+
+
+async def answer(send: Send, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def feed(resume_after: str | None) -> AsyncIterator[ServerSentEvent]:

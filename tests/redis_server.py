@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import time
@@ -14,7 +15,11 @@ from .servers import free_port
 
 
 class RedisServer:
-    """One redis-server process; stop() and start() keep its port and its data (AOF)."""
+    """One redis-server process; stop() and start() keep its port and its data (AOF).
+
+    ``wipe()`` between them deletes the data: a restart of a server without
+    persistence, or a failover to a replica that had none of it.
+    """
 
     def __init__(self, executable: str, folder: Path) -> None:
         self.executable = executable
@@ -47,6 +52,15 @@ class RedisServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
+
+    def wipe(self) -> None:
+        """Delete the stopped server's data files."""
+        assert self.process is None, "stop() first"
+        for path in self.folder.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

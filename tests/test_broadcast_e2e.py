@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +163,45 @@ def test_workers_share_events_and_a_client_resumes_on_another_worker(
             assert (event.id, event.json()["text"]) == (during, "while the client was away")
         finally:
             listener.close()
+
+
+def reset_for(server: RunningServer, header: bytes) -> bytes:
+    """The first event of /events with this raw Last-Event-ID header value."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /events HTTP/1.1\r\nHost: test\r\nLast-Event-ID: " + header + b"\r\n\r\n"
+        )
+        received = b""
+        while b"event: reset" not in received or not received.endswith(b"\n\r\n"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    return received
+
+
+def test_hostile_headers_get_resets_and_leave_nothing(tmp_path: Path, redis: RedisServer) -> None:
+    """Bytes a client can put in Last-Event-ID, through a real server: each gets the
+    reset event, and once they are gone the worker holds no subscription."""
+    prefix = f"e2e-{uuid.uuid4().hex[:8]}:"
+    with worker(tmp_path, redis, prefix, "a") as a:
+        real = publish(a, "real").encode()
+        epoch = real.split(b"-")[0]
+        headers = [
+            b"\xb2",
+            epoch + b"-\xc2\xb2-0",
+            epoch + b"-1-" + b"9" * 5000,
+            epoch + b"-1-99999999999999999999",
+            real + b"," + real,
+            b"x" * 6000,
+        ]
+        for _ in range(20):
+            for header in headers:
+                received = reset_for(a, header)
+                assert b'"reason":"unknown"' in received
+                assert len(received) < 2000  # the header is not echoed back
+        with httpx.Client(timeout=10) as client:
+            for _ in range(100):
+                if client.get(f"{a.url}/stats").text == "0":
+                    break
+                time.sleep(0.05)  # the server notices the closed connections
+            assert client.get(f"{a.url}/stats").text == "0"

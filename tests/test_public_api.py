@@ -15,7 +15,9 @@ import sse_asgi
 
 PUBLIC_MODULES = [
     "sse_asgi",
+    "sse_asgi.broadcast",
     "sse_asgi.client",
+    "sse_asgi.redis",
     "sse_asgi.fastapi",
     "sse_asgi.starlette",
     "sse_asgi.testing",
@@ -77,7 +79,7 @@ def test_package_is_typed() -> None:
 
 def test_importing_sse_asgi_imports_no_framework() -> None:
     code = (
-        "import sys, sse_asgi, sse_asgi.testing, sse_asgi.__main__\n"
+        "import sys, sse_asgi, sse_asgi.broadcast, sse_asgi.testing, sse_asgi.__main__\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'starlette', 'fastapi', 'redis', 'httpx', 'uvicorn', 'hypercorn', 'h2', 'trio',"
         " 'litestar', 'quart', 'werkzeug', 'django'})\n"
