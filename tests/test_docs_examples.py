@@ -181,8 +181,8 @@ def lint(example: CodeExample, config: ExamplesConfig, known: list[str]) -> None
         extra += ["--config", f"builtins = {sorted(known)!r}"]
     try:
         ruff_check(example, config, extra_ruff_args=tuple(extra))
-    except FormatError as error:
-        pytest.fail(str(error), pytrace=False)  # the offending lines, not this frame
+    except FormatError as error:  # show ruff's report alone, not this frame
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
 
 
 def run(eval_example: EvalExample, example: CodeExample, names: dict[str, Any]) -> None:
