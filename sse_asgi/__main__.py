@@ -8,7 +8,7 @@ event and line, ``--raw`` the body's bytes as received (gzip undone). Exits
 ``--max-events``) or on Ctrl-C, and 1 with a one-line reason when the
 connection fails.
 
-Example (a shell command; :func:`main` shows the same from Python):
+Example (shell commands; :func:`main` runs them from Python):
 
 ```bash
 python -m sse_asgi http://127.0.0.1:8000/ticks --max-events 3
@@ -148,12 +148,12 @@ def _headers(parser: argparse.ArgumentParser, values: list[str]) -> list[tuple[s
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    Example (nothing listens on port 1: the connection fails):
+    Example (nothing listens on port 1; the reason goes to stderr):
 
     ```py
     from sse_asgi.__main__ import main
 
-    print(main(["http://127.0.0.1:1/ticks", "--max-events", "3", "--max-attempts", "1"]))
+    print(main(["http://127.0.0.1:1/ticks", "--max-attempts", "1"]))  # the exit status
     #> 1
     ```
     """
