@@ -2,7 +2,8 @@
 
 One mechanism, pytest-examples: it finds each ``py``/``python`` fence of
 README.md and of the docstrings of every module under ``sse_asgi/`` (found
-anew on each run: a new module is included by existing), lints it with ruff,
+anew on each run: a new module is included by existing), lints it with ruff
+(and checks a README block's format, which ``ruff format .`` leaves to this file),
 runs it as a module of its own and compares what each ``print`` prints with
 the ``#>`` lines below it, exactly (``pytest --update-examples`` rewrites
 them). An example that cannot run fails its test; none is skipped.
@@ -30,6 +31,7 @@ import importlib.util
 import inspect
 import pkgutil
 import re
+import subprocess
 import sys
 import textwrap
 import typing
@@ -186,6 +188,16 @@ def lint(example: CodeExample, config: ExamplesConfig, known: list[str]) -> None
         raise pytest.fail.Exception(str(error), pytrace=False) from None
 
 
+def check_format(example: CodeExample) -> None:
+    """A README block is as ``ruff format`` leaves it, ``#>`` lines aside (it would write ``# >``)."""
+    source = re.sub(r"^( *)#> ", r"\1# > ", example.source, flags=re.MULTILINE)
+    command = [sys.executable, "-m", "ruff", "format", "--diff", "-"]
+    result = subprocess.run(command, input=source, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        report = result.stdout + result.stderr
+        pytest.fail(f"{example}: ruff format would change it:\n{report}", pytrace=False)
+
+
 def run(eval_example: EvalExample, example: CodeExample, names: dict[str, Any]) -> None:
     """Run ``example`` and compare its prints with its ``#>`` lines (or rewrite them)."""
     if eval_example.update_examples:
@@ -206,6 +218,7 @@ def test_readme_example(example: CodeExample, eval_example: EvalExample) -> None
     for earlier in earlier_in_section(example):
         names.update(eval_example.run(earlier, module_globals=names))
     lint(example, eval_example.config, list(names))
+    check_format(example)
     run(eval_example, example, names)
 
 
