@@ -56,12 +56,16 @@ _orjson_dumps = orjson.dumps
 
 
 def encode_item(item: object) -> bytes:
-    """The bytes for one item of a stream: an event as it is, any other value as JSON data.
+    r"""The bytes for one item of a stream: an event as it is, any other value as JSON data.
 
-    Example::
+    Example:
 
-        >>> encode_item({"n": 1})
-        b'data: {"n":1}\\n\\n'
+    ```py
+    from sse_asgi._event import encode_item
+
+    print(encode_item({"n": 1}))
+    #> b'data: {"n":1}\n\n'
+    ```
     """
     kind = type(item)
     if kind is ServerSentEvent:
@@ -85,7 +89,7 @@ def encode_item(item: object) -> bytes:
 def item_encoder(
     item_type: Any = None, *, serializer: Callable[[Any], bytes] | None = None, **options: Any
 ) -> Callable[[object], bytes]:
-    """The per-item encoding function of a stream.
+    r"""The per-item encoding function of a stream.
 
     Events pass through as they are. Plain items go through
     :func:`encode_item`; or, with ``item_type``, are validated against it and
@@ -94,11 +98,15 @@ def item_encoder(
     bytes it returns -- split into several ``data:`` lines if they contain
     line breaks, so that no serializer can break the framing.
 
-    Example::
+    Example:
 
-        >>> encode = item_encoder(list[int])
-        >>> encode(("1", 2))
-        b'data: [1,2]\\n\\n'
+    ```py
+    from sse_asgi._event import item_encoder
+
+    encode = item_encoder(list[int])
+    print(encode(("1", 2)))
+    #> b'data: [1,2]\n\n'
+    ```
     """
     if item_type is not None:
         if serializer is not None:
@@ -128,7 +136,7 @@ def item_encoder(
 
 
 def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
-    """A copy of an id-less ``event`` carrying ``id``, built without re-encoding its data.
+    r"""A copy of an id-less ``event`` carrying ``id``, built without re-encoding its data.
 
     The id line goes where the encoder puts it (after the data, before
     ``retry``): this is how one published event is stamped with ids --
@@ -136,10 +144,15 @@ def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
     cost of a bytes concatenation. ``id`` must be a valid id (the callers
     generate it).
 
-    Example::
+    Example:
 
-        >>> event_with_id(ServerSentEvent(data=1, retry=5), "7").encode()
-        b'data: 1\\nid: 7\\nretry: 5\\n\\n'
+    ```py
+    from sse_asgi import ServerSentEvent
+    from sse_asgi._event import event_with_id
+
+    print(event_with_id(ServerSentEvent(data=1, retry=5), "7").encode())
+    #> b'data: 1\nid: 7\nretry: 5\n\n'
+    ```
     """
     encoded = event._encoded
     at = len(encoded) - 1  # before the blank line that ends the event
@@ -165,11 +178,16 @@ def stored_event(
     The fields are only what the event exposes; ``encoded`` is what it
     sends, trusted as is -- callers pass back exactly what ``encode()`` gave.
 
-    Example::
+    Example:
 
-        >>> original = ServerSentEvent(data={"a": 1})
-        >>> stored_event(original.encode(), data={"a": 1}) == original
-        True
+    ```py
+    from sse_asgi import ServerSentEvent
+    from sse_asgi._event import stored_event
+
+    original = ServerSentEvent(data={"a": 1})
+    print(stored_event(original.encode(), data={"a": 1}) == original)
+    #> True
+    ```
     """
     return rebuild(encoded, data, raw_data, event, id, retry, comment)
 
@@ -184,16 +202,21 @@ def restore(
     comment: str | None,
     /,
 ) -> ServerSentEvent:
-    """What unpickling an event calls: the event, as the twin that runs here.
+    r"""What unpickling an event calls: the event, as the twin that runs here.
 
     Both twins' ``__reduce__`` name this function, so an event pickled in a
     process with the C extension loads in one without it, and the other way
     round.
 
-    Example::
+    Example:
 
-        >>> import pickle
-        >>> pickle.loads(pickle.dumps(ServerSentEvent(data=1))).encode()
-        b'data: 1\\n\\n'
+    ```py
+    import pickle
+
+    from sse_asgi import ServerSentEvent
+
+    print(pickle.loads(pickle.dumps(ServerSentEvent(data=1))).encode())
+    #> b'data: 1\n\n'
+    ```
     """
     return rebuild(encoded, data, raw_data, event, id, retry, comment)

@@ -88,12 +88,31 @@ def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
     deploy. Call it from the event loop thread, e.g. in a lifespan shutdown
     handler. Returns how many streams were asked to close.
 
-    Example::
+    Example (in a lifespan's shutdown, typically; here with a stream open):
 
-        @asynccontextmanager
-        async def lifespan(app):
-            yield
-            close_all_streams(ServerSentEvent(event="shutdown", retry=2000))
+    ```py
+    import anyio
+
+    from sse_asgi import EventSourceResponse, ServerSentEvent, close_all_streams
+    from sse_asgi.testing import connect
+
+
+    async def forever():
+        yield {"n": 1}
+        await anyio.sleep_forever()
+
+
+    async def main():
+        async with connect(EventSourceResponse(forever())) as stream:
+            await anext(stream)
+            print(close_all_streams(ServerSentEvent(event="shutdown", data="bye", retry=2000)))
+            #> 1
+            print([(event.event, event.data) async for event in stream])
+            #> [('shutdown', '"bye"')]
+
+
+    anyio.run(main)
+    ```
     """
     streams = list(registry)
     for stream in streams:
@@ -116,9 +135,14 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
     Signals can be hooked only from the main thread; returns whether both
     are hooked.
 
-    Example::
+    Example:
 
-        install_signal_hook(ServerSentEvent(event="shutdown", retry=1000))
+    ```py
+    from sse_asgi import ServerSentEvent, install_signal_hook
+
+    print(install_signal_hook(ServerSentEvent(event="shutdown", data="bye", retry=1000)))
+    #> True
+    ```
     """
     global _final_event
     _final_event = final_event
@@ -128,9 +152,13 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
 def uninstall_signal_hook() -> None:
     """Restore what the hook chained onto, and stop hooking new streams automatically.
 
-    Example::
+    Example:
 
-        uninstall_signal_hook()  # e.g. when your app handles shutdown itself
+    ```py
+    from sse_asgi import uninstall_signal_hook
+
+    uninstall_signal_hook()  # e.g. when your app handles shutdown itself
+    ```
     """
     global _auto, _parent_watch
     _auto = False
