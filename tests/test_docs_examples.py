@@ -13,7 +13,10 @@ Conventions the examples keep, so that each runs as written:
 - Each imports what it uses; an async example ends with ``anyio.run(main)``.
 - Nothing needs a server or the network: apps are driven in-process
   (``sse_asgi.testing.connect``), and a client reads an ``httpx``
-  transport that answers in-process.
+  transport that answers in-process -- but for Redis: an example that reads
+  ``os.environ["REDIS_URL"]`` gets a real, empty ``redis-server`` (skipped
+  with the reason where there is none, a failure under
+  ``SSE_ASGI_REQUIRE_ALL=1``).
 - In README.md, a block may use what the earlier blocks of its ``##``
   section define (it is run after them, with their names); blocks headed
   ``# examples/<file>.py`` are excerpts of that file, which must contain
@@ -24,7 +27,6 @@ Conventions the examples keep, so that each runs as written:
 from __future__ import annotations
 
 import ast
-import fnmatch
 import functools
 import importlib
 import importlib.util
@@ -43,28 +45,17 @@ import pytest_examples.run_code
 from pytest_examples import CodeExample, EvalExample, find_examples
 from pytest_examples.config import ExamplesConfig
 from pytest_examples.lint import FormatError, ruff_check
+from redis import Redis
 
 import sse_asgi
 
+from .broadcast_support import redis  # noqa: F401 - requested by redis_url
+from .redis_server import RedisServer
 from .test_shutdown import clean_hook  # noqa: F401 - requested by eval_example
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "sse_asgi"
 README = ROOT / "README.md"
-
-# Until the broadcast merge: the broadcast layer is being rewritten
-# (sse_asgi/_broadcast.py becomes the package sse_asgi/broadcast/, redis.py
-# shrinks, README's Broadcast sections change). Its examples are neither run
-# nor required here until then; the lead removes these entries after merging.
-# Files are globs relative to the repository; README sections are the
-# anchors of their headings (a section includes its subsections).
-EXCLUDED_UNTIL_BROADCAST_MERGE = [
-    "sse_asgi/_broadcast.py",
-    "sse_asgi/redis.py",
-    "sse_asgi/_next_event.*",
-    "README.md#broadcast",
-    "README.md#broadcast-fan-out",
-]
 
 # Rules the project's ruff configuration applies to code but not to examples:
 # E731 because a bare ASGI app is most plainly shown as a one-line lambda;
@@ -76,25 +67,15 @@ OUTPUT_LINE_LENGTH = 92
 EXCERPT = re.compile(r"# (examples/\w+\.py)\n")
 
 
-def excluded(path: Path, section: str | None = None) -> bool:
-    """Whether ``path`` (or its README ``section`` anchor) is in the exclusion list."""
-    name = path.relative_to(ROOT).as_posix()
-    if section is not None:
-        name = f"{name}#{section}"
-    return any(fnmatch.fnmatch(name, pattern) for pattern in EXCLUDED_UNTIL_BROADCAST_MERGE)
-
-
 def anchor(heading: str) -> str:
     """GitHub's anchor for a heading's text: lower case, punctuation dropped, spaces to ``-``."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
 def docstring_examples() -> list[CodeExample]:
-    """The fenced examples of every module under ``sse_asgi/``, excluded files left out."""
+    """The fenced examples of every module under ``sse_asgi/``."""
     return [
-        example
-        for example in find_examples(PACKAGE)
-        if not excluded(example.path) and "__pycache__" not in example.path.parts
+        example for example in find_examples(PACKAGE) if "__pycache__" not in example.path.parts
     ]
 
 
@@ -127,16 +108,9 @@ def section_of(example: CodeExample) -> str:
     raise AssertionError(f"{example} is in no ## section")
 
 
-def in_excluded_section(example: CodeExample) -> bool:
-    return any(
-        excluded(README, name) and start <= example.start_line < end
-        for name, _, start, end in readme_sections()
-    )
-
-
 def readme_examples() -> list[CodeExample]:
-    """The README's Python blocks, those in excluded sections left out."""
-    return [example for example in find_examples(README) if not in_excluded_section(example)]
+    """The README's Python blocks."""
+    return list(find_examples(README))
 
 
 def is_excerpt(example: CodeExample) -> bool:
@@ -168,6 +142,9 @@ def eval_example(
     (each example runs as ``__main__``).
     """
     request.getfixturevalue("clean_hook")
+    example = getattr(request.node, "callspec", None) and request.node.callspec.params["example"]
+    if isinstance(example, CodeExample) and "REDIS_URL" in example.source:
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     # pytest-examples 0.0.18 rebuilds an example's traceback with a line table
     # of the wrong format on Python 3.11 (co_lnotab), which crashes pytest's
     # report: keep the real one (its frames are the example's own file).
@@ -175,6 +152,18 @@ def eval_example(
     eval_example.set_config(line_length=OUTPUT_LINE_LENGTH, target_version="py310")
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     return eval_example
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """An example reading ``REDIS_URL`` gets a real, empty redis-server (CI has one)."""
+    server: RedisServer = request.getfixturevalue("redis")
+    client = Redis.from_url(server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return server.url
 
 
 def lint(example: CodeExample, config: ExamplesConfig, known: list[str]) -> None:
@@ -236,16 +225,10 @@ def test_the_collector_finds_every_example() -> None:
     """Each module's and the README's Python blocks are all collected: none is left unrun."""
     fences = re.compile(r"^ *```(?:py|python)\b", flags=re.MULTILINE)
     for path in [README, *PACKAGE.rglob("*.py")]:
-        if excluded(path):
-            continue
         found = readme_examples() if path == README else docstring_examples()
         count = sum(example.path == path for example in found)
         text = path.read_text(encoding="utf-8")
-        if path == README:
-            in_excluded = sum(in_excluded_section(e) for e in find_examples(README))
-            assert count == len(fences.findall(text)) - in_excluded
-        else:
-            assert count == len(fences.findall(text)), path
+        assert count == len(fences.findall(text)), path
         assert not old_style_examples(text), f"{path}: write these as ```py fences"
 
 
@@ -271,17 +254,10 @@ def old_style_examples(text: str) -> list[str]:
 
 
 def public_modules() -> list[str]:
-    """``sse_asgi`` and each module under it whose dotted name has no ``_`` part.
-
-    Excluded files are left out (not imported: an optional dependency may be missing).
-    """
+    """``sse_asgi`` and each module under it whose dotted name has no ``_`` part."""
     names = ["sse_asgi"]
     for module in pkgutil.walk_packages(sse_asgi.__path__, "sse_asgi."):
-        spec = importlib.util.find_spec(module.name)
-        origin = None if spec is None else spec.origin
-        if not any(part.startswith("_") for part in module.name.split(".")) and not (
-            origin and excluded(Path(origin))
-        ):
+        if not any(part.startswith("_") for part in module.name.split(".")):
             names.append(module.name)
     return names
 
@@ -298,12 +274,6 @@ def is_documentable(obj: object) -> bool:
     return inspect.isclass(obj) or inspect.isfunction(obj)
 
 
-def defined_in_excluded_file(obj: object) -> bool:
-    """Whether ``obj`` was defined in an excluded file."""
-    path = getattr(sys.modules.get(getattr(obj, "__module__", "")), "__file__", None)
-    return path is not None and excluded(Path(path))
-
-
 @pytest.mark.parametrize("module", public_modules())
 def test_every_public_name_has_an_example_that_runs(module: str) -> None:
     mod = importlib.import_module(module)
@@ -314,8 +284,6 @@ def test_every_public_name_has_an_example_that_runs(module: str) -> None:
         if not is_documentable(obj):
             # Type aliases and constants cannot carry a docstring: the module's names them.
             assert f"``{name}``" in mod.__doc__, f"{module}.{name} is not documented"
-            continue
-        if defined_in_excluded_file(obj):
             continue
         doc = inspect.getdoc(obj) or ""
         assert any(example in doc for example in examples), f"{module}.{name}: no example"
