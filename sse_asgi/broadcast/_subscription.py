@@ -40,7 +40,7 @@ from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
 if TYPE_CHECKING:
     from ._front import Broadcast
 
-__all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "Subscription", "offer_all"]
+__all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "WAKE_BATCH", "Subscription", "offer_all"]
 
 logger = logging.getLogger("sse_asgi")
 
@@ -48,6 +48,9 @@ logger = logging.getLogger("sse_asgi")
 # event, if a single event is larger), whatever the history retains.
 REPLAY_PAGE_EVENTS = 64
 REPLAY_PAGE_BYTES = 1 << 18
+
+# Waiting subscribers woken per turn of the event loop (see _wake_batch).
+WAKE_BATCH = 256
 
 # The topic of a reset's entry: no real topic is empty.
 _RESET = ""
@@ -424,7 +427,11 @@ def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) 
     the subscribers, nothing allocated per subscriber that the queue does not
     keep, and no Python call per subscriber but for a full queue or one that
     is not live (one per subscriber would double the cost of a fan-out).
+
+    The event is queued at every subscriber before this returns; the waiting
+    ones are woken :data:`WAKE_BATCH` at a time (see :func:`_wake_batch`).
     """
+    waiting: list[asyncio.Future[None]] | None = None
     for subscription in subscriptions:
         if subscription._state is not _LIVE:
             subscription.offer(entry)  # behind (it keeps it for later) or ended
@@ -436,14 +443,43 @@ def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) 
         future = subscription._future
         if future is not None:
             subscription._future = None
-            # try, not done() per call nor contextlib.suppress: a cancelled
-            # waiter (it needs no waking) is the rare case.
-            try:  # noqa: SIM105
-                future.set_result(None)
-            except asyncio.InvalidStateError:
-                pass
+            if waiting is None:
+                waiting = [future]
+            else:
+                waiting.append(future)
         elif subscription._event is not None:
             subscription._wake()
+    if waiting is not None:
+        _wake_batch(waiting, 0)
+
+
+def _wake_batch(waiting: list[asyncio.Future[None]], start: int) -> None:
+    """Wake ``waiting[start:start + WAKE_BATCH]``; the rest on the event loop's next turn.
+
+    Waking a future puts its task's step on the loop's ready queue: a handle
+    the garbage collector tracks, alive until the task has run. Woken all at
+    once, 10,000 subscribers were 10,000 more live objects in the middle of
+    every fan-out, promoted by the young collections they set off, and full
+    passes over every connection's objects (hundreds of milliseconds each at
+    10,000 connections) ran about twice as often. Measured through uvicorn
+    at 10,000 connections (``benchmarks/fanout.py``, one run): woken all at
+    once, 5 full passes (1.5 s) in 30 publishes and 361 ms of CPU per
+    publish; in batches of 256, 2 passes (0.6 s) and 244 ms. (64 and 1,024
+    measured alike within noise.) Between batches the loop also polls for
+    I/O, so a fan-out does not hold up every other connection for its whole
+    length; the tasks still run in the order they subscribed, and the event
+    is queued at every subscriber before the publish returns.
+    """
+    end = start + WAKE_BATCH
+    for future in waiting[start:end]:
+        # try, not done() per call nor contextlib.suppress: a cancelled
+        # waiter (it needs no waking) is the rare case.
+        try:  # noqa: SIM105
+            future.set_result(None)
+        except asyncio.InvalidStateError:
+            pass
+    if end < len(waiting):
+        waiting[0].get_loop().call_soon(_wake_batch, waiting, end)
 
 
 class _NextEvent:
