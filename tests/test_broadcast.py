@@ -12,6 +12,7 @@ test_broadcast_properties.py.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 import anyio
@@ -730,6 +731,29 @@ async def test_a_fan_out_wakes_a_batch_per_loop_turn_and_loses_nothing() -> None
         for subscription in subscriptions[:-1]:
             assert (await subscription.__anext__()).data == 2
         assert [e.data for e in await take(subscriptions[-1], 2)] == [1, 2]
+        for subscription in subscriptions:
+            await subscription.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_fan_out_lets_each_woken_waiters_future_go_at_once() -> None:
+    """The garbage collector sees a fan-out as level: a woken subscriber's old
+    future is freed as soon as its task has run (its new one replaces it), not
+    kept alive to the end of the fan-out -- at 10,000 subscribers that was
+    ~27,000 more tracked objects, and dozens of young collections, per publish."""
+    count = 2 * WAKE_BATCH + 10
+    async with Broadcast() as broadcast:
+        subscriptions = [broadcast.subscribe("t") for _ in range(count)]
+        for subscription in subscriptions:
+            await subscription.__aenter__()
+        waiters = [asyncio.ensure_future(s.__anext__()) for s in subscriptions]
+        await eventually(lambda: all(s._future is not None for s in subscriptions))
+        old = [weakref.ref(s._future) for s in subscriptions]
+        await broadcast.publish("t", 1)
+        await asyncio.sleep(0)  # the first batch's tasks run (and the next batch is woken)
+        assert all(ref() is None for ref in old[:WAKE_BATCH])
+        assert all(ref() is not None for ref in old[2 * WAKE_BATCH :])  # not woken yet
+        assert [(await w).data for w in waiters] == [1] * count
         for subscription in subscriptions:
             await subscription.aclose()
 
