@@ -17,12 +17,22 @@
 3. A stalled resumer: 1,000 retained events of 64 KiB; 10 clients resume from
    the first, take one event and stop reading. The memory each holds
    (tracemalloc), against the history itself.
-4. End to end: 1,000 real SSE connections to uvicorn (uvloop + httptools,
-   core 0) from a client on core 1; the server publishes events carrying its
-   clock; each connection's receive time gives the publish-to-receive
-   latency, reported as p50/p99/max over every delivery.
+4. Real connections (issue #17): 1,000 and 10,000 SSE connections to uvicorn
+   (uvloop + httptools, pinned to core 0) from a raw-socket client
+   (``fanout_client.py``, pinned to core 1), against a floor that keeps a
+   list of ``send`` callables and writes pre-encoded bytes to each. Every
+   app in each round gets a fresh server (apps interleaved); per app: one
+   publish at a time (p50/p99/max latency, server CPU), then a burst of 20
+   publishes 100 ms apart (lateness from the scheduled time, CPU per
+   publish), RSS and garbage-collector-tracked objects per connection, the
+   collector's full passes while publishing, delivered / expected (and
+   streams that got events out of order). Rows with ``gc.freeze()`` at
+   start-up and once the connections are open show what freezing buys.
+   Needs 10,000 + 256 open files (the soft limit is raised; the hard limit
+   must allow it). About 8 minutes with the defaults (3 rounds).
 
-Run: ``python benchmarks/fanout.py`` (``--quick`` for a smoke run).
+Run: ``python benchmarks/fanout.py`` (``--quick`` for a smoke run; ``--part
+connections`` or ``--part in-process`` for one half).
 """
 
 from __future__ import annotations
@@ -601,6 +611,7 @@ def main() -> None:
         help="one more real-connection row (a variant to compare, e.g. a patched send loop)",
     )
     args = parser.parse_args()
+    started = time.monotonic()
     if args.part != "connections":
         run_in_process(quick=args.quick)
     if args.part != "in-process":
@@ -613,7 +624,7 @@ def main() -> None:
             apps[name] = (target, NEVER)
         run_connections(apps, sizes, rounds, publishes)
     print()
-    print(f"command: {command_line()}")
+    print(f"command: {command_line()}  ({time.monotonic() - started:.0f} s)")
 
 
 def run_in_process(*, quick: bool) -> None:
