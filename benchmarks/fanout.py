@@ -396,6 +396,7 @@ class Run:
     delivered: int
     expected: int
     disordered: int  # streams that got an event twice or out of order
+    young_passes: float  # the collector's young passes per publish
     full_passes: int  # the collector's full passes while publishing
     full_ms: float  # ... and their milliseconds
 
@@ -494,6 +495,7 @@ async def measure(server: Server, connections: int, freeze: str, publishes: int,
     client.close()
     return Run(
         kib, objects, cpu, burst_cpu, latencies, lateness, delivered, expected, disordered,
+        (after["young_passes"] - before["young_passes"]) / (publishes + burst),
         after["full_passes"] - before["full_passes"], after["full_ms"] - before["full_ms"],
     )  # fmt: skip
 
@@ -532,7 +534,7 @@ def connection_tables(
                 f"{s['cpu']:.1f}", f"{s['cpu'] / floor['cpu']:.2f}x",
                 f"{s['burst_cpu']:.1f}", f"{s['burst_cpu'] / floor['burst_cpu']:.2f}x",
                 f"{s['kib']:.1f}", f"{s['kib'] / floor['kib']:.2f}x", f"{s['objects']:.0f}",
-                f"{s['full_passes']:.0f} / {s['full_ms']:,.0f}",
+                f"{s['young_passes']:.1f}", f"{s['full_passes']:.0f} / {s['full_ms']:,.0f}",
                 f"{s['delivered']:,.0f} / {s['expected']:,.0f}"
                 + (f" ({s['disordered']:.0f} disordered)" if s["disordered"] else ""),
             ])  # fmt: skip
@@ -554,6 +556,7 @@ def _summary(runs: list[Run]) -> dict[str, float]:
         "burst_cpu": statistics.mean(run.burst_cpu_ms for run in runs),
         "kib": statistics.median(run.kib_per_connection for run in runs),
         "objects": statistics.median(run.objects_per_connection for run in runs),
+        "young_passes": statistics.mean(run.young_passes for run in runs),
         "full_passes": sum(run.full_passes for run in runs) / len(runs),
         "full_ms": sum(run.full_ms for run in runs) / len(runs),
         "delivered": sum(run.delivered for run in runs),
@@ -680,7 +683,8 @@ def run_connections(
     print()
     headers = ["server", "connections", "CPU ms / publish", "× floor"]
     headers += ["CPU ms / publish, burst", "× floor", "KiB / connection", "× floor"]
-    headers += ["GC-tracked objects / connection", "full GC passes / ms", "delivered"]
+    headers += ["GC-tracked objects / connection", "young GC passes / publish"]
+    headers += ["full GC passes / ms", "delivered"]
     print(table(headers, cost_rows))
     print()
     headers = ["server", "connections", "one publish p50 ms", "p99 ms", "max ms", "p99 × floor"]
