@@ -224,6 +224,19 @@ class BroadcastBackend(ABC):
         known now (a shared store that cannot be reached).
         """
 
+    async def delivered(self, position: Position) -> None:  # noqa: B027 - optional hook
+        """Return once :meth:`head` is at or past ``position``, a position :meth:`read` returned.
+
+        A subscriber that has read the history up to ``position`` awaits it
+        before it goes live: live events continue from the head, and a
+        shared backend's head may still be behind what Redis (say) answered
+        -- the client's id came from another worker, or this process's
+        reader lags -- so going live there would send the client events it
+        already had. Also returns if the backend's epoch changed (it called
+        ``resync``) or it is closed. The default returns at once: right for a
+        backend whose head is never behind its reads, as in memory.
+        """
+
     @abstractmethod
     async def read(
         self,

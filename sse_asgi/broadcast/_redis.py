@@ -174,6 +174,17 @@ class RedisBackend(BroadcastBackend):
             assert self._changed is not None, "start() first"
             await self._changed.wait()
 
+    async def delivered(self, position: Position) -> None:
+        # Woken after each batch the reader takes from the live stream, and
+        # when the epoch changes (its subscribers were told to resync).
+        epoch = position.id.partition("-")[0]
+        while not self._closed:
+            last = self._last
+            if last is not None and (self._epoch != epoch or _key(last) >= position.key):
+                return
+            assert self._changed is not None, "start() first"
+            await self._changed.wait()
+
     def _signal(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
         if changed is not None:
@@ -358,7 +369,7 @@ class RedisBackend(BroadcastBackend):
             self._listener.resync()
             if first:
                 self._failure = None
-                self._signal()
+            self._signal()  # for ready(), and delivered() of the old epoch
 
     async def _follow(self, reader: Redis) -> None:
         while True:
@@ -371,6 +382,7 @@ class RedisBackend(BroadcastBackend):
             for entries in _stream_entries(response):
                 for raw_id, fields in entries:
                     self._accept(_text(raw_id), fields)
+            self._signal()  # the head moved: for delivered()
 
     def _accept(self, raw_id: str, fields: Mapping[Any, Any]) -> None:
         """One entry of the live stream: the next position; an event, if anyone here wants it."""
