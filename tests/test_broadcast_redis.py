@@ -485,3 +485,46 @@ def test_invalid_redis_options() -> None:
     ):
         with pytest.raises(ValueError, match=next(iter(options))):
             RedisBackend(**options)  # type: ignore[arg-type]
+
+
+async def test_a_subscriber_after_a_publish_waits_for_the_reader_to_pass_it(
+    redis: RedisServer,
+) -> None:
+    """This worker published an event its held reader has not read: a fresh subscriber
+    starts once the reader has passed it, and gets only what comes after."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with lagging_worker(redis, prefix) as (broadcast, lagging, gate):
+        before = await broadcast.publish("t", "before")
+        head = lagging.head()
+        assert head is not None
+        assert head.key < key_of(broadcast, before)
+        subscription = broadcast.subscribe("t")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(subscription.__aenter__)
+            await anyio.sleep(0.05)
+            assert registered(broadcast) == 0  # it waits for the reader
+            gate.set()
+        after = await broadcast.publish("t", "after")
+        [event] = await take(subscription, 1)
+        await subscription.aclose()
+    assert event.id == after
+
+
+async def test_a_subscriber_does_not_wait_long_for_a_stuck_reader(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader cannot pass what this worker published (held here; cut off from
+    Redis in life): a fresh subscriber starts anyway after CATCH_UP_WAIT seconds, at
+    the head -- it may also get the events published just before it came."""
+    from sse_asgi.broadcast import _redis
+
+    monkeypatch.setattr(_redis, "CATCH_UP_WAIT", 0.2)
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with lagging_worker(redis, prefix) as (broadcast, _, gate):
+        before = await broadcast.publish("t", "before")
+        with anyio.fail_after(2):
+            async with broadcast.subscribe("t") as subscription:
+                gate.set()
+                after = await broadcast.publish("t", "after")
+                events = await take(subscription, 2)
+    assert [e.id for e in events] == [before, after]

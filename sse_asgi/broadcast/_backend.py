@@ -220,6 +220,11 @@ class BroadcastBackend(ABC):
     async def ready(self) -> None:  # noqa: B027 - optional hook
         """Return once :meth:`head` is known; a subscriber awaits it before registering.
 
+        A shared backend whose head lags behind what this process published
+        (its reader has not read it yet) should also wait, briefly, for the
+        head to pass that: a subscriber that comes after a ``publish`` returned
+        starts after that event.
+
         Raise :class:`~sse_asgi.BroadcastUnavailableError` if it cannot be
         known now (a shared store that cannot be reached).
         """
