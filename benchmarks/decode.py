@@ -192,6 +192,7 @@ def workloads(quick: bool) -> list[tuple[str, list[bytes], int, bool]]:
     big = b"".join(big_event(i, 64 * 1024) for i in range(big_n))
     byte_n = 100 if quick else 1_000
     anth = b"".join(anthropic_event(i) for i in range(n))
+    with_ids = b"".join(b"id: %d\n%s" % (i, event) for i, event in enumerate(events))
     uni = b"".join(unicode_event(i) for i in range(n))
     return [
         ("LLM tokens, LF, 4 KiB chunks", chunked(lf, 4096), n, True),
@@ -206,6 +207,7 @@ def workloads(quick: bool) -> list[tuple[str, list[bytes], int, bool]]:
             True,
         ),
         ("event: + data: (Anthropic style), 4 KiB", chunked(anth, 4096), n, False),
+        ("id: + data: (resumable tokens), 4 KiB", chunked(with_ids, 4096), n, False),
         ("non-ASCII tokens (UTF-8), 4 KiB chunks", chunked(uni, 4096), n, False),
     ]
 
