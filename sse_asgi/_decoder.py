@@ -360,19 +360,21 @@ class EventDecoder:
             del line  # freed before the text is interpreted
             text = joined.decode("utf-8", "replace")
             del joined
-            has_cr = cr >= 0
             if self._held:
-                text, has_cr = self._unhold(text, has_cr)
-            self._run(text, events, has_cr)
+                text, has_cr = self._unhold(text, cr >= 0)
+                self._run(text, events, has_cr)
+            else:
+                self._run(text, events, cr >= 0)
             del text
         elif begin < start:
             text = (chunk if start == size and not begin else chunk[begin:start]).decode(
                 "utf-8", "replace"
             )
-            has_cr = cr >= begin
             if self._held:
-                text, has_cr = self._unhold(text, has_cr)
-            self._run(text, events, has_cr)
+                text, has_cr = self._unhold(text, cr >= begin)
+                self._run(text, events, has_cr)
+            else:
+                self._run(text, events, cr >= begin)
             del text
         if cr == size - 1:
             self._cr = True
@@ -544,7 +546,7 @@ class EventDecoder:
                 if pos == began and columns and self._shape:
                     columns = False
                     pos = self._columns(text, pos, events, has_cr)
-                if pos == began:
+                if pos == began and text.find(blank, pos) >= 0:  # (else it ends in the next chunk)
                     pos = self._field_block(text, pos, events, has_cr)
                 if pos != began:
                     continue
@@ -556,7 +558,8 @@ class EventDecoder:
                     fresh = True
                 continue
             end = text.find(blank, pos)
-            if end < 0 and fresh and hold and self._holds(text, pos):
+            # (A text that is one unfinished block, as when fed byte by byte, gains nothing.)
+            if end < 0 and fresh and hold and pos and self._holds(text, pos):
                 return
             block = text[pos:] if end < 0 else text[pos:end]
             if has_cr:
