@@ -208,6 +208,12 @@ def workloads(quick: bool) -> list[tuple[str, list[bytes], int, bool]]:
         ),
         ("event: + data: (Anthropic style), 4 KiB", chunked(anth, 4096), n, False),
         ("id: + data: (resumable tokens), 4 KiB", chunked(with_ids, 4096), n, False),
+        (
+            "id: + data: (resumable tokens), CRLF, 4 KiB",
+            chunked(with_ids.replace(b"\n", b"\r\n"), 4096),
+            n,
+            False,
+        ),
         ("non-ASCII tokens (UTF-8), 4 KiB chunks", chunked(uni, 4096), n, False),
     ]
 
