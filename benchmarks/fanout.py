@@ -17,12 +17,22 @@
 3. A stalled resumer: 1,000 retained events of 64 KiB; 10 clients resume from
    the first, take one event and stop reading. The memory each holds
    (tracemalloc), against the history itself.
-4. End to end: 1,000 real SSE connections to uvicorn (uvloop + httptools,
-   core 0) from a client on core 1; the server publishes events carrying its
-   clock; each connection's receive time gives the publish-to-receive
-   latency, reported as p50/p99/max over every delivery.
+4. Real connections (issue #17): 1,000 and 10,000 SSE connections to uvicorn
+   (uvloop + httptools, pinned to core 0) from a raw-socket client
+   (``fanout_client.py``, pinned to core 1), against a floor that keeps a
+   list of ``send`` callables and writes pre-encoded bytes to each. Every
+   app in each round gets a fresh server (apps interleaved); per app: one
+   publish at a time (p50/p99/max latency, server CPU), then a burst of 20
+   publishes 100 ms apart (lateness from the scheduled time, CPU per
+   publish), RSS and garbage-collector-tracked objects per connection, the
+   collector's full passes while publishing, delivered / expected (and
+   streams that got events out of order). Rows with ``gc.freeze()`` at
+   start-up and once the connections are open show what freezing buys.
+   Needs 10,000 + 256 open files (the soft limit is raised; the hard limit
+   must allow it). About 8 minutes with the defaults (3 rounds).
 
-Run: ``python benchmarks/fanout.py`` (``--quick`` for a smoke run).
+Run: ``python benchmarks/fanout.py`` (``--quick`` for a smoke run; ``--part
+connections`` or ``--part in-process`` for one half).
 """
 
 from __future__ import annotations
@@ -31,8 +41,8 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -42,6 +52,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +61,8 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import command_line, pin_to_core, table, versions
-from _servers import CLIENT_CORE, SERVER_CORE, pin_client, uvicorn
+from _servers import CLIENT_CORE, SERVER_CORE, Server, pin_client, uvicorn
+from fanout_client import Client, request
 
 from sse_asgi import Broadcast, MemoryBackend, Subscription
 
@@ -342,78 +354,288 @@ async def stalled_resumers(redis_url: str | None, events: int, size: int) -> lis
     return rows
 
 
-# -- end to end -----------------------------------------------------------------------------
+# -- real connections -----------------------------------------------------------------------
 
-_TIME = re.compile(rb'"t":([0-9.e+-]+)')
+FLOOR = "floor (send callables, bytes)"
+
+# When the app calls gc.freeze(): never, once started (before any connection),
+# or once the connections are open.
+NEVER, STARTED, CONNECTED = "", "started", "connected"
+
+# name: (uvicorn target, when gc.freeze() is called)
+CONNECTION_APPS = {
+    FLOOR: ("benchmarks.fanout_app:floor", NEVER),
+    "sse-asgi + Broadcast": ("benchmarks.fanout_app:broadcast", NEVER),
+    "sse-asgi + Broadcast, gc.freeze() at start-up": ("benchmarks.fanout_app:broadcast", STARTED),
+    "sse-asgi + Broadcast, gc.freeze() once connected": (
+        "benchmarks.fanout_app:broadcast",
+        CONNECTED,
+    ),
+    "sse-asgi, no Broadcast": ("benchmarks.fanout_app:bare", NEVER),
+}
+# Short names for --apps.
+APP_KEYS = dict(
+    zip(
+        ["floor", "broadcast", "freeze-started", "freeze-connected", "bare"],
+        CONNECTION_APPS,
+        strict=True,
+    )
+)
 
 
-async def end_to_end(port: int, connections: int, events: int) -> list[float]:
-    """Latencies (ms) of every event at every connection."""
+@dataclass
+class Run:
+    """One fresh server's measurements."""
+
+    kib_per_connection: float
+    objects_per_connection: float  # tracked by the garbage collector
+    cpu_ms: list[float]  # server CPU of each single publish
+    burst_cpu_ms: float  # server CPU per publish of the burst
+    latencies: list[float]  # ms, every delivery of every single publish
+    lateness: list[float]  # ms from the scheduled time, every delivery of the burst
+    delivered: int
+    expected: int
+    disordered: int  # streams that got an event twice or out of order
+    young_passes: float  # the collector's young passes per publish
+    full_passes: int  # the collector's full passes while publishing
+    full_ms: float  # ... and their milliseconds
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time (user + system, ns) of every thread of process ``pid`` so far."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with (
+            contextlib.suppress(FileNotFoundError),
+            open(f"/proc/{pid}/task/{task}/schedstat") as f,
+        ):
+            total += int(f.read().split()[0])
+    return total
+
+
+async def stats(port: int) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(await request(port, "GET", "/stats"))
+    return result
+
+
+async def arrived(client: Client, seconds: float) -> None:
+    """Until every expected event arrived; a stream the server ended is an error."""
+    if not await client.wait(seconds) and client.lost:
+        raise RuntimeError(f"the server closed {client.lost} streams")
+
+
+async def measure(server: Server, connections: int, freeze: str, publishes: int, burst: int) -> Run:
+    """Open the connections, then: single publishes, each measured alone (CPU,
+    latency), and a burst of ``burst`` publishes 100 ms apart (lateness)."""
+    port, pid = server.port, server.process.pid
+    client = Client()
+    await stats(port)  # warm up: first request, imports
+    await asyncio.sleep(0.3)
+    if freeze == STARTED:
+        await request(port, "POST", "/freeze")
+    rss_before = server.rss_kib()
+    objects_before = int(await request(port, "GET", "/objects"))
+    await client.connect(port, connections)
+    await client.until("response heads", 120)
+    for _ in range(1200):  # the server has registered every stream
+        if (await stats(port))["subscribers"] >= connections:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError(f"{server.name}: not every stream subscribed")
+    await asyncio.sleep(0.5)
+    kib = (server.rss_kib() - rss_before) / connections
+    objects = (int(await request(port, "GET", "/objects")) - objects_before) / connections
+    if freeze == CONNECTED:
+        await request(port, "POST", "/freeze")
+    seq = 0
+    delivered = expected = disordered = 0
+
+    async def publish_one() -> tuple[float, list[float]]:
+        nonlocal seq, delivered, expected, disordered
+        seq += 1
+        client.expect(connections)
+        started_cpu, started = cpu_ns(pid), time.monotonic()
+        await request(port, "POST", f"/publish?seq={seq}")
+        await arrived(client, 60)
+        await asyncio.sleep(0.1)  # what the publish set off (a collection, say) is counted
+        cpu_ms = (cpu_ns(pid) - started_cpu - idle * (time.monotonic() - started)) / 1e6
+        latencies, got, bad = client.take([seq])
+        delivered, expected, disordered = delivered + got, expected + connections, disordered + bad
+        return cpu_ms, latencies
+
+    idle = 0.0
+    await publish_one()  # warm up
+    delivered = expected = disordered = 0
+    # The server's CPU at rest (timers), subtracted from each measurement.
+    started_cpu, started = cpu_ns(pid), time.monotonic()
+    await asyncio.sleep(0.5)
+    idle = (cpu_ns(pid) - started_cpu) / (time.monotonic() - started)
+    before = await stats(port)
+    cpu: list[float] = []
     latencies: list[float] = []
-    subscribed = 0
-    all_subscribed = asyncio.Event()
-    done = asyncio.Event()
-    delivered = 0
-    total = connections * events
+    for _ in range(publishes):
+        await asyncio.sleep(0.2)
+        cpu_ms, more = await publish_one()
+        cpu.append(cpu_ms)
+        latencies.extend(more)
 
-    async def listen() -> None:
-        nonlocal subscribed, delivered
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /events HTTP/1.1\r\nHost: bench\r\n\r\n")
-        buffer, ready = b"", False
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            now = time.time()
-            buffer += chunk
-            if not ready and b": subscribed" in buffer:
-                ready = True
-                subscribed += 1
-                if subscribed == connections:
-                    all_subscribed.set()
-            complete, _, buffer = buffer.rpartition(b"\n")
-            for match in _TIME.finditer(complete):
-                latencies.append((now - float(match.group(1))) * 1000)
-                delivered += 1
-                if delivered == total:
-                    done.set()
+    first = seq + 1
+    seq += burst
+    client.expect(connections * burst)
+    started_cpu, started = cpu_ns(pid), time.monotonic()
+    await request(port, "POST", f"/burst?count={burst}&interval=0.1&first={first}")
+    await arrived(client, 60)
+    await asyncio.sleep(0.1)
+    burst_cpu = (cpu_ns(pid) - started_cpu - idle * (time.monotonic() - started)) / 1e6 / burst
+    lateness, got, bad = client.take(list(range(first, seq + 1)))
+    delivered, expected = delivered + got, expected + connections * burst
+    disordered += bad
+    after = await stats(port)
+    client.close()
+    return Run(
+        kib, objects, cpu, burst_cpu, latencies, lateness, delivered, expected, disordered,
+        (after["young_passes"] - before["young_passes"]) / (publishes + burst),
+        after["full_passes"] - before["full_passes"], after["full_ms"] - before["full_ms"],
+    )  # fmt: skip
 
-    async def publish() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for _ in range(events):
-            writer.write(b"POST /publish HTTP/1.1\r\nHost: bench\r\nContent-Length: 0\r\n\r\n")
-            await reader.readuntil(b"ok")
-            await asyncio.sleep(0.05)
-        writer.close()
 
-    listeners = [asyncio.create_task(listen()) for _ in range(connections)]
-    await asyncio.wait_for(all_subscribed.wait(), 60)
-    await publish()
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(done.wait(), 30)
-    for task in listeners:
-        task.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
-    return latencies
+def one_server(
+    target: str, freeze: str, name: str, connections: int, publishes: int, burst: int
+) -> Run:
+    import uvloop
+
+    with uvicorn(name, target) as server:
+        gc.disable()  # the client's own collector must not pause what it measures
+        try:
+            return uvloop.run(measure(server, connections, freeze, publishes, burst))
+        finally:
+            gc.enable()
+
+
+def connection_tables(
+    apps: dict[str, tuple[str, str]], sizes: list[int], rounds: int, publishes: int, burst: int
+) -> tuple[list[list[object]], list[list[object]]]:
+    """Every app at every size, a fresh server each, apps interleaved within each
+    round; per app the mean of its rounds' CPU and memory, and percentiles over
+    every delivery of every round."""
+    cost_rows: list[list[object]] = []
+    latency_rows: list[list[object]] = []
+    for size in sizes:
+        runs: dict[str, list[Run]] = {name: [] for name in apps}
+        for _ in range(rounds):
+            for name, (target, freeze) in apps.items():
+                runs[name].append(one_server(target, freeze, name, size, publishes, burst))
+        floor = _summary(runs[FLOOR])
+        for name, app_runs in runs.items():
+            s = _summary(app_runs)
+            cost_rows.append([
+                name, f"{size:,}",
+                f"{s['cpu']:.1f}", f"{s['cpu'] / floor['cpu']:.2f}x",
+                f"{s['burst_cpu']:.1f}", f"{s['burst_cpu'] / floor['burst_cpu']:.2f}x",
+                f"{s['kib']:.1f}", f"{s['kib'] / floor['kib']:.2f}x", f"{s['objects']:.0f}",
+                f"{s['young_passes']:.1f}", f"{s['full_passes']:.0f} / {s['full_ms']:,.0f}",
+                f"{s['delivered']:,.0f} / {s['expected']:,.0f}"
+                + (f" ({s['disordered']:.0f} disordered)" if s["disordered"] else ""),
+            ])  # fmt: skip
+            latency_rows.append([
+                name, f"{size:,}",
+                f"{s['p50']:.1f}", f"{s['p99']:.1f}", f"{s['max']:.1f}",
+                f"{s['p99'] / floor['p99']:.2f}x",
+                f"{s['late_p50']:.1f}", f"{s['late_p99']:.1f}", f"{s['late_max']:.1f}",
+                f"{s['late_p99'] / floor['late_p99']:.2f}x",
+            ])  # fmt: skip
+    return cost_rows, latency_rows
+
+
+def _summary(runs: list[Run]) -> dict[str, float]:
+    latencies = [ms for run in runs for ms in run.latencies]
+    lateness = [ms for run in runs for ms in run.lateness]
+    return {
+        "cpu": statistics.mean(ms for run in runs for ms in run.cpu_ms),
+        "burst_cpu": statistics.mean(run.burst_cpu_ms for run in runs),
+        "kib": statistics.median(run.kib_per_connection for run in runs),
+        "objects": statistics.median(run.objects_per_connection for run in runs),
+        "young_passes": statistics.mean(run.young_passes for run in runs),
+        "full_passes": sum(run.full_passes for run in runs) / len(runs),
+        "full_ms": sum(run.full_ms for run in runs) / len(runs),
+        "delivered": sum(run.delivered for run in runs),
+        "expected": sum(run.expected for run in runs),
+        "disordered": sum(run.disordered for run in runs),
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies, default=float("nan")),
+        "late_p50": percentile(lateness, 0.5),
+        "late_p99": percentile(lateness, 0.99),
+        "late_max": max(lateness, default=float("nan")),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def check_fd_limit(connections: int) -> None:
+    """The client holds every connection (and the server as many): both need the fds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + 256
+    if hard < needed:
+        sys.exit(
+            f"{connections:,} connections need {needed:,} open files; the hard limit is {hard:,}. "
+            f"Raise it first (as root: ulimit -Hn {needed}), or pass --connections."
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    args = parser.parse_args()
-    sizes, rounds, connections, events = (
-        ([100, 1_000], 2, 100, 5) if args.quick else ([1_000, 10_000], 15, 1_000, 20)
+    parser.add_argument(
+        "--part", choices=["all", "in-process", "connections"], default="all", help="what to run"
     )
-    others, events_busy = (1_000, 800) if args.quick else (10_000, 8_000)
+    parser.add_argument(
+        "--connections", default="1000,10000", help="real-connection sizes, comma-separated"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="fresh servers per app and size")
+    parser.add_argument("--publishes", type=int, default=10, help="single publishes per server")
+    parser.add_argument(
+        "--apps", default=",".join(APP_KEYS), help=f"real-connection rows, of {', '.join(APP_KEYS)}"
+    )
+    parser.add_argument(
+        "--add-app",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:APP",
+        help="one more real-connection row (a variant to compare, e.g. a patched send loop)",
+    )
+    args = parser.parse_args()
+    started = time.monotonic()
+    if args.part != "connections":
+        run_in_process(quick=args.quick)
+    if args.part != "in-process":
+        sizes = [100, 1000] if args.quick else [int(n) for n in args.connections.split(",")]
+        rounds, publishes = (1, 3) if args.quick else (args.rounds, args.publishes)
+        apps = {FLOOR: CONNECTION_APPS[FLOOR]}  # every ratio is to it
+        apps.update((APP_KEYS[key], CONNECTION_APPS[APP_KEYS[key]]) for key in args.apps.split(","))
+        for extra in args.add_app:
+            name, _, target = extra.partition("=")
+            apps[name] = (target, NEVER)
+        run_connections(apps, sizes, rounds, publishes)
+    print()
+    print(f"command: {command_line()}  ({time.monotonic() - started:.0f} s)")
+
+
+def run_in_process(*, quick: bool) -> None:
+    sizes, rounds = ([100, 1_000], 2) if quick else ([1_000, 10_000], 15)
+    others, events_busy = (1_000, 800) if quick else (10_000, 8_000)
     print(f"# fanout: in-process subscribers on uvloop, median of {rounds} publishes")
     print(versions("sse-asgi", "anyio", "redis", "uvicorn"))
-    pin_to_core(SERVER_CORE)  # in-process: Redis (and later the client) on the other core
+    pin_to_core(SERVER_CORE)  # in-process: Redis on the other core
     with redis_server() as redis_url:
         # On uvloop, as under uvicorn.
         options = {"use_uvloop": True}
@@ -443,28 +665,31 @@ def main() -> None:
     print()
     print(table(["backend", "history MiB", "MiB held per stalled resumer"], stalled_rows))
 
-    import uvloop
 
-    e2e_rows: list[list[object]] = []
-    os.environ.pop("REDIS_URL", None)
-    with uvicorn("fanout", "benchmarks.fanout_app:app") as server:
-        pin_client()
-        latencies = uvloop.run(end_to_end(server.port, connections, events))
-    delivered = len(latencies)
-    e2e_rows.append([
-        "memory", f"{connections:,}", f"{delivered:,} / {connections * events:,}",
-        f"{percentile(latencies, 0.5):.1f}", f"{percentile(latencies, 0.99):.1f}",
-        f"{max(latencies):.1f}",
-    ])  # fmt: skip
+def run_connections(
+    apps: dict[str, tuple[str, str]], sizes: list[int], rounds: int, publishes: int
+) -> None:
+    check_fd_limit(max(sizes))
+    pin_client()
+    burst = 20
+    cost_rows, latency_rows = connection_tables(apps, sizes, rounds, publishes, burst)
     print()
     print(
-        f"# fanout end to end: {connections:,} SSE connections through uvicorn, "
-        f"{events} events, server on core 0, client on core {CLIENT_CORE}"
+        f"# real connections: uvicorn (uvloop + httptools) on core {SERVER_CORE}, "
+        f"a raw-socket client on core {CLIENT_CORE}; {rounds} fresh servers per row "
+        f"(apps interleaved), {publishes} single publishes and a burst of {burst} each"
     )
+    print(versions("sse-asgi", "anyio", "uvicorn", "uvloop", "httptools"))
     print()
-    print(table(["backend", "connections", "delivered", "p50 ms", "p99 ms", "max ms"], e2e_rows))
+    headers = ["server", "connections", "CPU ms / publish", "× floor"]
+    headers += ["CPU ms / publish, burst", "× floor", "KiB / connection", "× floor"]
+    headers += ["GC-tracked objects / connection", "young GC passes / publish"]
+    headers += ["full GC passes / ms", "delivered"]
+    print(table(headers, cost_rows))
     print()
-    print(f"command: {command_line()}")
+    headers = ["server", "connections", "one publish p50 ms", "p99 ms", "max ms", "p99 × floor"]
+    headers += [f"burst of {burst}, late p50 ms", "p99 ms", "max ms", "p99 × floor"]
+    print(table(headers, latency_rows))
 
 
 if __name__ == "__main__":

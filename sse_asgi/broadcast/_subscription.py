@@ -40,7 +40,7 @@ from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
 if TYPE_CHECKING:
     from ._front import Broadcast
 
-__all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "Subscription", "offer_all"]
+__all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "WAKE_BATCH", "Subscription", "offer_all"]
 
 logger = logging.getLogger("sse_asgi")
 
@@ -48,6 +48,9 @@ logger = logging.getLogger("sse_asgi")
 # event, if a single event is larger), whatever the history retains.
 REPLAY_PAGE_EVENTS = 64
 REPLAY_PAGE_BYTES = 1 << 18
+
+# Waiting subscribers woken per turn of the event loop (see _wake_batch).
+WAKE_BATCH = 256
 
 # The topic of a reset's entry: no real topic is empty.
 _RESET = ""
@@ -429,7 +432,11 @@ def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) 
     the subscribers, nothing allocated per subscriber that the queue does not
     keep, and no Python call per subscriber but for a full queue or one that
     is not live (one per subscriber would double the cost of a fan-out).
+
+    The event is queued at every subscriber before this returns; the waiting
+    ones are woken :data:`WAKE_BATCH` at a time (see :func:`_wake_batch`).
     """
+    waiting: list[asyncio.Future[None]] | None = None
     for subscription in subscriptions:
         if subscription._state is not _LIVE:
             subscription.offer(entry)  # behind (it keeps it for later) or ended
@@ -441,14 +448,48 @@ def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) 
         future = subscription._future
         if future is not None:
             subscription._future = None
-            # try, not done() per call nor contextlib.suppress: a cancelled
-            # waiter (it needs no waking) is the rare case.
-            try:  # noqa: SIM105
-                future.set_result(None)
-            except asyncio.InvalidStateError:
-                pass
+            if waiting is None:
+                waiting = [future]
+            else:
+                waiting.append(future)
         elif subscription._event is not None:
             subscription._wake()
+    if waiting is not None:
+        waiting.reverse()  # woken from the end: pop() lets each go at once
+        _wake_batch(waiting)
+
+
+def _wake_batch(waiting: list[asyncio.Future[None]]) -> None:
+    """Wake the last :data:`WAKE_BATCH` of ``waiting`` (taking them off it); the rest on
+    the event loop's next turn.
+
+    Garbage-collector neutral: each woken task frees its old future (and the
+    task's wake-up callback on it) and makes a new one, so the objects the
+    collector tracks stay level -- provided nothing else holds the old
+    future, hence pop(), and provided the loop's handles (one per woken
+    task, alive until it has run) stay few, hence the batches. Woken all at
+    once from a list kept to the end, 10,000 subscribers left ~27,000 more
+    tracked objects per publish: 39 young collections, and a full pass over
+    every connection's objects (~300 ms at 10,000 connections through
+    uvicorn) every few publishes. Now the broadcast sets off none: through
+    uvicorn at 10,000 connections, with the send loop's fairness yield
+    disabled, 0 young collections per publish (``gc.callbacks``). Between batches
+    the loop also polls for I/O, so a fan-out does not hold up every other
+    connection for its whole length; the tasks still run in the order they
+    subscribed, and the event is queued at every subscriber before the
+    publish returns.
+    """
+    pop = waiting.pop
+    for _ in range(min(WAKE_BATCH, len(waiting))):
+        future = pop()
+        # try, not done() per call nor contextlib.suppress: a cancelled
+        # waiter (it needs no waking) is the rare case.
+        try:  # noqa: SIM105
+            future.set_result(None)
+        except asyncio.InvalidStateError:
+            pass
+    if waiting:
+        waiting[-1].get_loop().call_soon(_wake_batch, waiting)
 
 
 class _NextEvent:
