@@ -35,8 +35,9 @@ from typing import Any
 
 import anyio
 
-from ._event import ServerSentEvent, item_encoder
+from ._event import ServerSentEvent
 from ._eventloop import call_soon_threadsafe, running_asyncio_loop
+from ._item_encoder import item_encoder
 from ._iterate import as_async_iterator
 from ._response import _DEFAULT_HEADERS, _check_seconds
 from ._shutdown import on_stream_start, registry

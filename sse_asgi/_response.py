@@ -6,7 +6,8 @@ import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from ._event import ServerSentEvent, item_encoder
+from ._event import ServerSentEvent
+from ._item_encoder import item_encoder
 from ._iterate import as_async_iterator
 from ._send_loop import SendLoop
 from .types import HTTPResponseStartEvent, Receive, Scope, Send

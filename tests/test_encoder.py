@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from sse_asgi import EventDecoder, InvalidEventError, ServerSentEvent, SSEError
 from sse_asgi._encoder import comment_lines, data_lines
-from sse_asgi._event import encode_item, item_encoder
+from sse_asgi._item_encoder import encode_item, item_encoder
+from sse_asgi._json import item_serializer
 
 
 class Item(BaseModel):
@@ -184,7 +185,8 @@ def test_typed_items_are_validated_and_serialized_by_pydantic() -> None:
 
 
 def test_typed_items_by_alias() -> None:
-    assert item_encoder(Aliased, by_alias=True)(Aliased(fullName="A")) == (
+    serializer = item_serializer(Aliased, by_alias=True)
+    assert item_encoder(serializer=serializer)(Aliased(fullName="A")) == (
         b'data: {"fullName":"A"}\n\n'
     )
 

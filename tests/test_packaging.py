@@ -86,7 +86,10 @@ def test_no_extensions_chooses_the_pure_python_twin(value: str) -> None:
     assert out == """b'data: {"a":1}\\nid: 1\\n\\n'"""
 
 
-@pytest.mark.parametrize("module", ["sse_asgi._event", "sse_asgi._event_py"])
+@pytest.mark.parametrize(
+    "module",
+    ["sse_asgi._event", "sse_asgi._event_py", "sse_asgi._item_encoder", "sse_asgi._pickling"],
+)
 def test_the_event_modules_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted
