@@ -1,11 +1,13 @@
-"""sse-asgi: Server-Sent Events for any ASGI application.
+r"""sse-asgi: Server-Sent Events for any ASGI application.
 
-Example::
+Example:
 
-    from sse_asgi import ServerSentEvent
+```py
+from sse_asgi import ServerSentEvent
 
-    ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
-    # b'event: greeting\\ndata: {"msg":"hi"}\\nid: 1\\n\\n'
+print(ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode())
+#> b'event: greeting\ndata: {"msg":"hi"}\nid: 1\n\n'
+```
 
 Importing this package never imports starlette, fastapi, redis or httpx;
 their integrations live in ``sse_asgi.starlette``, ``sse_asgi.fastapi``,

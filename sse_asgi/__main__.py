@@ -1,4 +1,4 @@
-"""``python -m sse_asgi URL``: print an event stream as it arrives, reconnecting like a browser.
+r"""``python -m sse_asgi URL``: print an event stream as it arrives, reconnecting like a browser.
 
 Each event is printed as ``type [id]: data`` (continuation lines of the data
 indented, control characters escaped, so nothing a server sends can move the
@@ -8,11 +8,13 @@ event and line, ``--raw`` the body's bytes as received (gzip undone). Exits
 ``--max-events``) or on Ctrl-C, and 1 with a one-line reason when the
 connection fails.
 
-Example::
+Example (shell commands; :func:`main` runs them from Python):
 
-    python -m sse_asgi http://127.0.0.1:8000/ticks --max-events 3
-    python -m sse_asgi https://api.example.com/v1/chat -H 'Authorization: Bearer ...' \\
-        --data '{"stream": true}' -H 'Content-Type: application/json' --json
+```bash
+python -m sse_asgi http://127.0.0.1:8000/ticks --max-events 3
+python -m sse_asgi https://api.example.com/v1/chat -H 'Authorization: Bearer ...' \
+    --data '{"stream": true}' -H 'Content-Type: application/json' --json
+```
 """
 
 from __future__ import annotations
@@ -37,12 +39,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def format_event(event: ReceivedEvent) -> str:
-    """One event for a human: ``type [id]: data``, then the data's other lines indented.
+    r"""One event for a human: ``type [id]: data``, then the data's other lines indented.
 
-    Example::
+    Example:
 
-        >>> format_event(ReceivedEvent(data="a\\nb\\x1b[2J", event="update", id="7"))
-        'update [7]: a\\n  b\\\\x1b[2J\\n'
+    ```py
+    from sse_asgi import ReceivedEvent
+    from sse_asgi.__main__ import format_event
+
+    print(repr(format_event(ReceivedEvent(data="a\nb\x1b[2J", event="update", id="7"))))
+    #> 'update [7]: a\n  b\\x1b[2J\n'
+    ```
     """
     head = f"{event.event} [{event.id}]" if event.id else event.event
     text = f"{head}: {event.data}".replace("\n", "\n  ")
@@ -141,9 +148,14 @@ def _headers(parser: argparse.ArgumentParser, values: list[str]) -> list[tuple[s
 def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    Example::
+    Example (nothing listens on port 1; the reason goes to stderr):
 
-        sys.exit(main(["http://127.0.0.1:8000/ticks", "--max-events", "3"]))
+    ```py
+    from sse_asgi.__main__ import main
+
+    print(main(["http://127.0.0.1:1/ticks", "--max-attempts", "1"]))  # the exit status
+    #> 1
+    ```
     """
     parser = _parser()
     args = parser.parse_args(argv)

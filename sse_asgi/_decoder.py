@@ -96,7 +96,7 @@ _KEPT_NAMES = (b"data", b"event", b"id", b"retry")
 
 
 class ReceivedEvent(NamedTuple):
-    """One event as a spec-compliant client (a browser's ``EventSource``) sees it.
+    r"""One event as a spec-compliant client (a browser's ``EventSource``) sees it.
 
     - ``data``: the data lines joined with LF.
     - ``event``: the type, ``"message"`` when the stream set none.
@@ -107,13 +107,17 @@ class ReceivedEvent(NamedTuple):
     Immutable, hashable, and equal only to another ``ReceivedEvent`` with the
     same four fields (a named tuple that is not equal to a plain tuple).
 
-    Example::
+    Example:
 
-        >>> [ev] = EventDecoder().feed(b'event: tick\\ndata: {"n": 1}\\n\\n')
-        >>> ev.event, ev.json()
-        ('tick', {'n': 1})
-        >>> ev
-        ReceivedEvent(data='{"n": 1}', event='tick', id='', retry=None)
+    ```py
+    from sse_asgi import EventDecoder
+
+    [event] = EventDecoder().feed(b'event: tick\ndata: {"n": 1}\n\n')
+    print(event)
+    #> ReceivedEvent(data='{"n": 1}', event='tick', id='', retry=None)
+    print(event.event, event.json())
+    #> tick {'n': 1}
+    ```
     """
 
     data: str
@@ -147,7 +151,7 @@ def _utf8_size(text: str) -> int:
 
 
 class EventDecoder:
-    """An incremental, sans-IO ``text/event-stream`` decoder.
+    r"""An incremental, sans-IO ``text/event-stream`` decoder.
 
     Feed it bytes as they arrive; it returns the events each chunk completed.
     It never raises on any input, and its cost is linear in the bytes fed
@@ -178,17 +182,19 @@ class EventDecoder:
     more than :data:`MAX_RETRY_DIGITS` significant digits (a delay longer than
     the age of the universe) is ignored.
 
-    Example::
+    Example:
 
-        >>> decoder = EventDecoder()
-        >>> decoder.feed(b"id: 7\\ndata: hel")
-        []
-        >>> decoder.mid_event
-        True
-        >>> decoder.feed(b"lo\\n\\n")
-        [ReceivedEvent(data='hello', event='message', id='7', retry=None)]
-        >>> decoder.last_event_id, decoder.mid_event
-        ('7', False)
+    ```py
+    from sse_asgi import EventDecoder
+
+    decoder = EventDecoder()
+    print(decoder.feed(b"id: 7\ndata: hel"), decoder.mid_event)
+    #> [] True
+    print(decoder.feed(b"lo\n\n"))
+    #> [ReceivedEvent(data='hello', event='message', id='7', retry=None)]
+    print(decoder.last_event_id, decoder.mid_event)
+    #> 7 False
+    ```
     """
 
     __slots__ = (
@@ -669,12 +675,16 @@ def iter_events(
     last_event_id: str = "",
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
 ) -> Iterator[ReceivedEvent]:
-    """Decode an iterable of byte chunks into events (see :class:`EventDecoder`).
+    r"""Decode an iterable of byte chunks into events (see :class:`EventDecoder`).
 
-    Example::
+    Example:
 
-        >>> [ev.data for ev in iter_events([b"data: a\\n\\nda", b"ta: b\\n\\n"])]
-        ['a', 'b']
+    ```py
+    from sse_asgi import iter_events
+
+    print([event.data for event in iter_events([b"data: a\n\nda", b"ta: b\n\n"])])
+    #> ['a', 'b']
+    ```
     """
     decoder = EventDecoder(last_event_id, max_event_size=max_event_size)
     for chunk in chunks:
@@ -692,18 +702,34 @@ def aiter_events(
     The iterator can be closed early (``aclose()``, or ``contextlib.aclosing``),
     which also closes ``chunks`` if it can be closed.
 
-    Example::
+    Example (the server answers in-process here):
 
-        async with httpx.AsyncClient() as client:
-            async with client.stream("GET", url) as response:
+    ```py
+    import anyio
+    import httpx
+
+    from sse_asgi import EventSourceResponse, aiter_events
+
+    server = httpx.ASGITransport(EventSourceResponse([{"n": 1}, {"n": 2}]))
+
+
+    async def main():
+        async with httpx.AsyncClient(transport=server) as client:
+            async with client.stream("GET", "http://127.0.0.1:8000/") as response:
                 async for event in aiter_events(response.aiter_bytes()):
                     print(event.event, event.data)
+                    #> message {"n":1}
+                    #> message {"n":2}
+
+
+    anyio.run(main)
+    ```
     """
     return AsyncEventIterator(chunks, last_event_id, max_event_size=max_event_size)
 
 
 class AsyncEventIterator(AsyncIterator[ReceivedEvent]):
-    """What :func:`aiter_events` returns: events, and ``aclose()`` for the source too.
+    r"""What :func:`aiter_events` returns: events, and ``aclose()`` for the source too.
 
     ``decoder`` is the :class:`EventDecoder` in use (``last_event_id``,
     ``retry``, ``dropped_events``, ``mid_event``).
@@ -711,12 +737,32 @@ class AsyncEventIterator(AsyncIterator[ReceivedEvent]):
     A class rather than an async generator: leaving one early under trio
     would leave it (and its source) for the garbage collector to finalize.
 
-    Example::
+    Example:
 
-        async with contextlib.aclosing(aiter_events(chunks)) as events:
+    ```py
+    import contextlib
+
+    import anyio
+
+    from sse_asgi import aiter_events
+
+
+    async def body():  # a response's body, as it arrives
+        yield b"data: one\n\ndata: [DONE]\n\n"
+        yield b"data: never read\n\n"
+
+
+    async def main():
+        async with contextlib.aclosing(aiter_events(body())) as events:
             async for event in events:
                 if event.data == "[DONE]":
-                    break
+                    break  # leaving the block closes body() too
+                print(event.data)
+                #> one
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(

@@ -56,26 +56,34 @@ def _normalize_breaks(text: str) -> str:
 
 
 def data_lines(text: str) -> str:
-    """``data:`` lines carrying ``text``, one per line of it, each ending in LF.
+    r"""``data:`` lines carrying ``text``, one per line of it, each ending in LF.
 
     A spec decoder joins them back with LF, so it receives ``text`` with every
     CRLF, CR and LF turned into LF.
 
-    Example::
+    Example:
 
-        >>> data_lines("a\\r\\nb")
-        'data: a\\ndata: b\\n'
+    ```py
+    from sse_asgi._encoder import data_lines
+
+    print(repr(data_lines("a\r\nb")))
+    #> 'data: a\ndata: b\n'
+    ```
     """
     return "data: " + _normalize_breaks(text).replace("\n", "\ndata: ") + "\n"
 
 
 def comment_lines(text: str) -> str:
-    """Comment lines (``: ...``) carrying ``text``, one per line of it.
+    r"""Comment lines (``: ...``) carrying ``text``, one per line of it.
 
-    Example::
+    Example:
 
-        >>> comment_lines("keep\\nalive")
-        ': keep\\n: alive\\n'
+    ```py
+    from sse_asgi._encoder import comment_lines
+
+    print(repr(comment_lines("keep\nalive")))
+    #> ': keep\n: alive\n'
+    ```
     """
     return ": " + _normalize_breaks(text).replace("\n", "\n: ") + "\n"
 

@@ -8,28 +8,39 @@ __all__ = ["InvalidEventError", "SSEError", "describe_char"]
 
 
 class SSEError(Exception):
-    """Base class of every error sse-asgi raises on purpose.
+    r"""Base class of every error sse-asgi raises on purpose.
 
-    Example::
+    Example:
 
-        try:
-            ServerSentEvent(id="a\\nb")
-        except SSEError as exc:
-            print(exc)
+    ```py
+    from sse_asgi import ServerSentEvent, SSEError
+
+    try:
+        ServerSentEvent(retry=-1)
+    except SSEError as exc:
+        print(exc)
+        #> ServerSentEvent.retry must be >= 0, got -1
+    ```
     """
 
 
 class InvalidEventError(SSEError, ValueError):
-    """A field of an outgoing event holds a value that cannot go on the wire.
+    r"""A field of an outgoing event holds a value that cannot go on the wire.
 
     Raised when the event is constructed, never later, so an invalid event
     never reaches a client. ``field`` names the offending field.
 
-    Example::
+    Example:
 
-        >>> ServerSentEvent(event="a\\rb")
-        Traceback (most recent call last):
-        InvalidEventError: ServerSentEvent.event must be a single line: ...
+    ```py
+    from sse_asgi import InvalidEventError, ServerSentEvent
+
+    try:
+        ServerSentEvent(event="a\rb")
+    except InvalidEventError as exc:
+        print(exc.field, isinstance(exc, ValueError))
+        #> event True
+    ```
     """
 
     def __init__(self, field: str, message: str) -> None:

@@ -55,7 +55,7 @@ unpickle_as(rebuild)
 
 
 def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
-    """A copy of an id-less ``event`` carrying ``id``, built without re-encoding its data.
+    r"""A copy of an id-less ``event`` carrying ``id``, built without re-encoding its data.
 
     The id line goes where the encoder puts it (after the data, before
     ``retry``): this is how one published event is stamped with ids --
@@ -63,10 +63,15 @@ def event_with_id(event: ServerSentEvent, id: str) -> ServerSentEvent:
     cost of a bytes concatenation. ``id`` must be a valid id (the callers
     generate it).
 
-    Example::
+    Example:
 
-        >>> event_with_id(ServerSentEvent(data=1, retry=5), "7").encode()
-        b'data: 1\\nid: 7\\nretry: 5\\n\\n'
+    ```py
+    from sse_asgi import ServerSentEvent
+    from sse_asgi._event import event_with_id
+
+    print(event_with_id(ServerSentEvent(data=1, retry=5), "7").encode())
+    #> b'data: 1\nid: 7\nretry: 5\n\n'
+    ```
     """
     stamped = frame_with_id(event._encoded, id, event.retry)
     return rebuild(stamped, event.data, event.raw_data, event.event, id, event.retry, event.comment)
@@ -80,7 +85,7 @@ def event_from_json(
     retry: int | None = None,
     comment: str | None = None,
 ) -> ServerSentEvent:
-    """The event whose ``data`` is the value of ``data_json`` -- an event stored as its fields.
+    r"""The event whose ``data`` is the value of ``data_json`` -- an event stored as its fields.
 
     ``data_json`` is the JSON text an event's data was sent as (a broadcast
     backend stores it); the event sends exactly that text, and its ``data`` is
@@ -88,11 +93,15 @@ def event_from_json(
     (stored fields may not be ours): raises :class:`InvalidEventError`, or
     ``ValueError`` for text that is not JSON.
 
-    Example::
+    Example:
 
-        >>> stored = event_from_json('{"a":1}', id="7")
-        >>> stored.encode(), stored.data
-        (b'data: {"a":1}\\nid: 7\\n\\n', {'a': 1})
+    ```py
+    from sse_asgi._event import event_from_json
+
+    stored = event_from_json('{"a":1}', id="7")
+    print(stored.encode(), stored.data)
+    #> b'data: {"a":1}\nid: 7\n\n' {'a': 1}
+    ```
     """
     data = orjson.loads(data_json)
     # Sent as stored, through the checks and line splitting of raw_data (no

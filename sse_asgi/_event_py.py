@@ -26,7 +26,7 @@ _FIELDS = ("data", "raw_data", "event", "id", "retry", "comment")
 
 
 class ServerSentEvent:
-    """One event to send, validated and encoded when it is created.
+    r"""One event to send, validated and encoded when it is created.
 
     Fields have the names and meaning of ``fastapi.sse.ServerSentEvent``:
 
@@ -48,10 +48,14 @@ class ServerSentEvent:
     keeps a reference to ``data`` but its bytes are a snapshot: mutating
     ``data`` afterwards does not change what is sent.
 
-    Example::
+    Example:
 
-        >>> ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode()
-        b'event: greeting\\ndata: {"msg":"hi"}\\nid: 1\\n\\n'
+    ```py
+    from sse_asgi import ServerSentEvent
+
+    print(ServerSentEvent(data={"msg": "hi"}, event="greeting", id="1").encode())
+    #> b'event: greeting\ndata: {"msg":"hi"}\nid: 1\n\n'
+    ```
     """
 
     __slots__ = ("_comment", "_data", "_encoded", "_event", "_id", "_raw_data", "_retry")
@@ -143,12 +147,16 @@ class ServerSentEvent:
         return self._comment
 
     def encode(self) -> bytes:
-        """The event as ``text/event-stream`` bytes: LF line endings, ending in a blank line.
+        r"""The event as ``text/event-stream`` bytes: LF line endings, ending in a blank line.
 
-        Example::
+        Example:
 
-            >>> ServerSentEvent(raw_data="a\\nb").encode()
-            b'data: a\\ndata: b\\n\\n'
+        ```py
+        from sse_asgi import ServerSentEvent
+
+        print(ServerSentEvent(raw_data="a\nb").encode())
+        #> b'data: a\ndata: b\n\n'
+        ```
         """
         return self._encoded
 
@@ -206,15 +214,19 @@ def rebuild(
     comment: str | None,
     /,
 ) -> ServerSentEvent:
-    """An event from bytes this library encoded and the fields they came from, unchecked.
+    r"""An event from bytes this library encoded and the fields they came from, unchecked.
 
     The one way to make an event without validating and encoding it: for
     bytes encoded earlier (a stored event, an id stamped in, a pickle).
 
-    Example::
+    Example:
 
-        >>> rebuild(b"data: 1\\n\\n", 1, None, None, None, None, None).data
-        1
+    ```py
+    from sse_asgi._event_py import rebuild
+
+    print(rebuild(b"data: 1\n\n", 1, None, None, None, None, None).data)
+    #> 1
+    ```
     """
     rebuilt = object.__new__(ServerSentEvent)
     rebuilt._data = data

@@ -59,7 +59,7 @@ def event_stream(
     item_type: Any = None,
     serializer: Callable[[Any], bytes] | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """The body of a ``text/event-stream`` response, as an async iterator of bytes.
+    r"""The body of a ``text/event-stream`` response, as an async iterator of bytes.
 
     For frameworks that send a streaming body themselves (Litestar ``Stream``,
     Quart, Django ``StreamingHttpResponse``); where a framework lets an ASGI
@@ -79,12 +79,29 @@ def event_stream(
     framework after ``content`` was closed, as from any streaming body.
     Raises ``ValueError``/``TypeError`` at once for invalid options.
 
-    Example::
+    Example (a framework sends these chunks, e.g. Django's
+    ``StreamingHttpResponse(event_stream(ticks()), headers=EVENT_STREAM_HEADERS)``):
 
-        from django.http import StreamingHttpResponse
+    ```py
+    import anyio
 
-        async def feed(request):
-            return StreamingHttpResponse(event_stream(ticks()), headers=EVENT_STREAM_HEADERS)
+    from sse_asgi import ServerSentEvent, event_stream
+
+
+    async def ticks():
+        for n in range(2):
+            yield ServerSentEvent(data={"tick": n}, id=str(n))
+
+
+    async def main():
+        async for chunk in event_stream(ticks()):
+            print(chunk)
+            #> b'data: {"tick":0}\nid: 0\n\n'
+            #> b'data: {"tick":1}\nid: 1\n\n'
+
+
+    anyio.run(main)
+    ```
     """
     settings = StreamSettings(
         ping_interval=ping_interval,

@@ -23,12 +23,16 @@ _orjson_dumps = orjson.dumps
 
 
 def encode_item(item: object) -> bytes:
-    """The bytes for one item of a stream: an event as it is, any other value as JSON data.
+    r"""The bytes for one item of a stream: an event as it is, any other value as JSON data.
 
-    Example::
+    Example:
 
-        >>> encode_item({"n": 1})
-        b'data: {"n":1}\\n\\n'
+    ```py
+    from sse_asgi._item_encoder import encode_item
+
+    print(encode_item({"n": 1}))
+    #> b'data: {"n":1}\n\n'
+    ```
     """
     kind = type(item)
     if kind is ServerSentEvent:
@@ -48,7 +52,7 @@ def encode_item(item: object) -> bytes:
 def item_encoder(
     item_type: Any = None, *, serializer: Callable[[Any], bytes] | None = None
 ) -> Callable[[object], bytes]:
-    """The per-item encoding function of a stream.
+    r"""The per-item encoding function of a stream.
 
     Events pass through as they are. Plain items go through
     :func:`encode_item`; or, with ``item_type``, are validated against it and
@@ -58,11 +62,15 @@ def item_encoder(
     returns -- split into several ``data:`` lines if they contain line
     breaks, so that no serializer can break the framing.
 
-    Example::
+    Example:
 
-        >>> encode = item_encoder(list[int])
-        >>> encode(("1", 2))
-        b'data: [1,2]\\n\\n'
+    ```py
+    from sse_asgi._item_encoder import item_encoder
+
+    encode = item_encoder(list[int])
+    print(encode(("1", 2)))
+    #> b'data: [1,2]\n\n'
+    ```
     """
     if item_type is not None:
         if serializer is not None:

@@ -78,10 +78,29 @@ def _close_at_exit() -> None:
 def as_async_iterator(content: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
     """One async iterator over ``content``, whatever kind of iterable it is.
 
-    Example::
+    Example:
 
-        async for item in as_async_iterator(blocking_generator()):
-            ...  # runs in a worker thread, never blocks the loop
+    ```py
+    import time
+
+    import anyio
+
+    from sse_asgi._iterate import as_async_iterator
+
+
+    def blocking_generator():
+        for n in range(3):
+            time.sleep(0.01)  # in a worker thread: never blocks the event loop
+            yield n
+
+
+    async def main():
+        print([item async for item in as_async_iterator(blocking_generator())])
+        #> [0, 1, 2]
+
+
+    anyio.run(main)
+    ```
     """
     if isinstance(content, AsyncIterable):
         return content.__aiter__()
@@ -120,16 +139,30 @@ async def _inline(content: Iterable[T]) -> AsyncIterator[T]:
 
 
 class ThreadedIterator(AsyncIterator[T]):
-    """An async iterator over a sync iterator that runs in a worker thread.
+    r"""An async iterator over a sync iterator that runs in a worker thread.
 
     The thread starts on the first ``__anext__``. ``aclose()`` asks it to
     stop; the thread then closes the iterator itself (after the item it may
     be producing) and ``aclose()`` returns once that has happened.
 
-    Example::
+    Example:
 
-        async for line in ThreadedIterator(open("big.log")):
-            ...
+    ```py
+    import io
+
+    import anyio
+
+    from sse_asgi._iterate import ThreadedIterator
+
+
+    async def main():
+        log = io.StringIO("one\ntwo\n")  # or open("big.log"): read in a worker thread
+        print([line async for line in ThreadedIterator(log)])
+        #> ['one\n', 'two\n']
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(self, iterator: Iterator[T], *, buffer: int = 32) -> None:

@@ -180,7 +180,7 @@ def json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """Serialize ``value`` to compact UTF-8 JSON (no ASCII escaping), as ``fastapi.sse`` does.
+    r"""Serialize ``value`` to compact UTF-8 JSON (no ASCII escaping), as ``fastapi.sse`` does.
 
     A pydantic model is serialized like its ``model_dump_json()``; any other
     value gets the JSON value ``fastapi.sse`` sends for it (see the module
@@ -189,10 +189,14 @@ def dumps(value: Any) -> bytes:
     :class:`InvalidEventError` for a string that cannot be UTF-8 encoded (a
     lone surrogate).
 
-    Example::
+    Example:
 
-        >>> dumps({"msg": "héllo", None: 1, 2.5: float("inf")})
-        b'{"msg":"h\\xc3\\xa9llo","null":1,"2.5":null}'
+    ```py
+    from sse_asgi._json import dumps
+
+    print(dumps({"msg": "héllo", None: 1, 2.5: float("inf")}))
+    #> b'{"msg":"h\xc3\xa9llo","null":1,"2.5":null}'
+    ```
     """
     return _dumps(value, MODEL_OPTIONS)
 
@@ -203,13 +207,21 @@ def dumps_by_alias(value: Any) -> bytes:
     This is what ``fastapi.sse`` does with an item of a stream whose type is
     not declared (``jsonable_encoder``, which dumps models by alias).
 
-    Example::
+    Example:
 
-        >>> from pydantic import Field
-        >>> class Person(BaseModel):
-        ...     full_name: str = Field(alias="fullName")
-        >>> dumps_by_alias(Person(fullName="Ada"))
-        b'{"fullName":"Ada"}'
+    ```py
+    from pydantic import BaseModel, Field
+
+    from sse_asgi._json import dumps_by_alias
+
+
+    class Person(BaseModel):
+        full_name: str = Field(alias="fullName")
+
+
+    print(dumps_by_alias(Person(fullName="Ada")))
+    #> b'{"fullName":"Ada"}'
+    ```
     """
     if type(value) in ORJSON_NATIVE:  # the per-item hot path: one call into orjson
         try:
@@ -390,12 +402,21 @@ def item_serializer(
     what they mean to ``model_dump_json()`` (and to FastAPI's
     ``response_model_*`` settings).
 
-    Example::
+    Example:
 
-        >>> class Item(BaseModel):
-        ...     name: str
-        >>> item_serializer(Item)({"name": "Plumbus"})
-        b'{"name":"Plumbus"}'
+    ```py
+    from pydantic import BaseModel
+
+    from sse_asgi._json import item_serializer
+
+
+    class Item(BaseModel):
+        name: str
+
+
+    print(item_serializer(Item)({"name": "Plumbus"}))
+    #> b'{"name":"Plumbus"}'
+    ```
     """
     adapter: TypeAdapter[Any] = TypeAdapter(item_type)
     validate = adapter.validator.validate_python

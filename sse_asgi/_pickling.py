@@ -36,18 +36,22 @@ def restore(
     comment: str | None,
     /,
 ) -> Any:
-    """What unpickling an event calls: the event, as the twin that runs here.
+    r"""What unpickling an event calls: the event, as the twin that runs here.
 
     Both twins' ``__reduce__`` name this function, so an event pickled in a
     process with the C extension loads in one without it, and the other way
     round.
 
-    Example::
+    Example:
 
-        >>> import pickle
-        >>> from sse_asgi import ServerSentEvent
-        >>> pickle.loads(pickle.dumps(ServerSentEvent(data=1))).encode()
-        b'data: 1\\n\\n'
+    ```py
+    import pickle
+
+    from sse_asgi import ServerSentEvent
+
+    print(pickle.loads(pickle.dumps(ServerSentEvent(data=1))).encode())
+    #> b'data: 1\n\n'
+    ```
     """
     assert _rebuild is not None, "sse_asgi._event chooses the twin first"
     return _rebuild(encoded, data, raw_data, event, id, retry, comment)

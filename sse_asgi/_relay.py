@@ -11,7 +11,7 @@ __all__ = ["event_from_received"]
 def event_from_received(
     received: ReceivedEvent, *, last_event_id: str | None = None
 ) -> ServerSentEvent:
-    """The :class:`ServerSentEvent` that a client decodes into ``received`` again.
+    r"""The :class:`ServerSentEvent` that a client decodes into ``received`` again.
 
     For relays: a proxy reading an upstream stream (an LLM provider, another
     service) and forwarding it through :class:`EventSourceResponse`.
@@ -33,13 +33,17 @@ def event_from_received(
       sent). What a relay cannot forward: blocks that dispatch no event (an
       ``id`` or ``retry`` alone) and comments; the next event carries the id.
 
-    Example::
+    Example:
 
-        >>> [received] = EventDecoder().feed(b"id: 7\\ndata: a\\ndata:\\ndata: b\\n\\n")
-        >>> event_from_received(received).encode()
-        b'data: a\\ndata: \\ndata: b\\nid: 7\\n\\n'
-        >>> event_from_received(received, last_event_id="7").encode()
-        b'data: a\\ndata: \\ndata: b\\n\\n'
+    ```py
+    from sse_asgi import EventDecoder, event_from_received
+
+    [received] = EventDecoder().feed(b"id: 7\ndata: a\ndata:\ndata: b\n\n")
+    print(event_from_received(received).encode())
+    #> b'data: a\ndata: \ndata: b\nid: 7\n\n'
+    print(event_from_received(received, last_event_id="7").encode())
+    #> b'data: a\ndata: \ndata: b\n\n'
+    ```
     """
     event_id: str | None = received.id
     if last_event_id is not None and event_id == last_event_id:

@@ -20,7 +20,7 @@ __all__ = ["EventSourceResponse", "last_event_id"]
 
 
 class EventSourceResponse:
-    """A ``text/event-stream`` response, as a plain ASGI application (any framework, or none).
+    r"""A ``text/event-stream`` response, as a plain ASGI application (any framework, or none).
 
     The core class, ``sse_asgi.EventSourceResponse``: call it with ``scope,
     receive, send``. Starlette and FastAPI apps return
@@ -29,7 +29,7 @@ class EventSourceResponse:
     this class.
 
     ``content`` is an async iterable or a plain iterable. Its items are
-    :class:`ServerSentEvent`\\ s, sent as they are, or plain values, sent as
+    :class:`ServerSentEvent`\ s, sent as they are, or plain values, sent as
     JSON ``data``. Blocking sync generators run in a worker thread.
 
     Options:
@@ -64,14 +64,32 @@ class EventSourceResponse:
       than ``coalesce`` seconds for company. ``None`` (default) sends each
       event at once.
 
-    Example::
+    Example (served here in-process; ``uvicorn module:app`` serves it for real):
 
-        async def ticks():
-            for i in range(3):
-                yield ServerSentEvent(data={"i": i}, id=str(i))
-                await anyio.sleep(1)
+    ```py
+    import anyio
 
-        app = lambda scope, receive, send: EventSourceResponse(ticks())(scope, receive, send)
+    from sse_asgi import EventSourceResponse, ServerSentEvent
+    from sse_asgi.testing import connect
+
+
+    async def ticks():
+        for i in range(3):
+            yield ServerSentEvent(data={"i": i}, id=str(i))
+            await anyio.sleep(0.01)
+
+
+    app = lambda scope, receive, send: EventSourceResponse(ticks())(scope, receive, send)
+
+
+    async def main():
+        async with connect(app) as stream:
+            print([(event.id, event.data) async for event in stream])
+            #> [('0', '{"i":0}'), ('1', '{"i":1}'), ('2', '{"i":2}')]
+
+
+    anyio.run(main)
+    ```
     """
 
     # Slots: one response object lives as long as each open connection.
@@ -122,10 +140,28 @@ class EventSourceResponse:
 def last_event_id(scope: Scope) -> str | None:
     """The ``Last-Event-ID`` request header a reconnecting ``EventSource`` sends, or ``None``.
 
-    Example::
+    Example:
 
-        async def app(scope, receive, send):
-            resume_after = last_event_id(scope)  # e.g. "41", or None on first connect
+    ```py
+    import anyio
+
+    from sse_asgi import EventSourceResponse, last_event_id
+    from sse_asgi.testing import connect
+
+
+    async def app(scope, receive, send):
+        resume_after = last_event_id(scope)  # "41" here, None on a first connection
+        await EventSourceResponse([{"after": resume_after}])(scope, receive, send)
+
+
+    async def main():
+        async with connect(app, last_event_id="41") as stream:
+            print([event.data async for event in stream])
+            #> ['{"after":"41"}']
+
+
+    anyio.run(main)
+    ```
     """
     for name, value in scope.get("headers", ()):
         if name.lower() == b"last-event-id":

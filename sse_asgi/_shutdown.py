@@ -206,12 +206,31 @@ def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
     deploy. Call it from the event loop thread, e.g. in a lifespan shutdown
     handler. Returns how many streams were asked to close.
 
-    Example::
+    Example (in a lifespan's shutdown, typically; here with a stream open):
 
-        @asynccontextmanager
-        async def lifespan(app):
-            yield
-            close_all_streams(ServerSentEvent(event="shutdown", retry=2000))
+    ```py
+    import anyio
+
+    from sse_asgi import EventSourceResponse, ServerSentEvent, close_all_streams
+    from sse_asgi.testing import connect
+
+
+    async def forever():
+        yield {"n": 1}
+        await anyio.sleep_forever()
+
+
+    async def main():
+        async with connect(EventSourceResponse(forever())) as stream:
+            await anext(stream)
+            print(close_all_streams(ServerSentEvent(event="shutdown", data="bye", retry=2000)))
+            #> 1
+            print([(event.event, event.data) async for event in stream])
+            #> [('shutdown', '"bye"')]
+
+
+    anyio.run(main)
+    ```
     """
     return shutdown.close_all(final_event)
 
@@ -228,9 +247,14 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
     streams have ended (within 2 s). Signals can be hooked only from the
     main thread; returns whether both are hooked.
 
-    Example::
+    Example:
 
-        install_signal_hook(ServerSentEvent(event="shutdown", retry=1000))
+    ```py
+    from sse_asgi import ServerSentEvent, install_signal_hook
+
+    print(install_signal_hook(ServerSentEvent(event="shutdown", data="bye", retry=1000)))
+    #> True
+    ```
     """
     shutdown.final_event = final_event
     return shutdown.hook_signals()
@@ -239,8 +263,12 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
 def uninstall_signal_hook() -> None:
     """Restore what the hook chained onto, and stop hooking new streams automatically.
 
-    Example::
+    Example:
 
-        uninstall_signal_hook()  # e.g. when your app handles shutdown itself
+    ```py
+    from sse_asgi import uninstall_signal_hook
+
+    uninstall_signal_hook()  # e.g. when your app handles shutdown itself
+    ```
     """
     shutdown.unhook_signals()

@@ -2,20 +2,34 @@
 
 Switching from ``fastapi.sse`` takes the import line, plus one line per
 router that declares SSE path operations -- the app's own router included
--- which enables the route class::
+-- which enables the route class:
 
-    from fastapi import APIRouter, FastAPI
-    from sse_asgi.fastapi import EventSourceResponse, EventSourceRoute, ServerSentEvent
+```py
+from collections.abc import AsyncIterable
 
-    app = FastAPI()
-    app.router.route_class = EventSourceRoute  # every route added after this line
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
 
-    router = APIRouter(route_class=EventSourceRoute)
+from sse_asgi.fastapi import EventSourceResponse, EventSourceRoute
 
-    @router.get("/items/stream", response_class=EventSourceResponse)
-    async def sse_items() -> AsyncIterable[Item]:
-        for item in items:
-            yield item
+
+class Item(BaseModel):
+    name: str
+
+
+app = FastAPI()
+app.router.route_class = EventSourceRoute  # every route added after this line
+
+router = APIRouter(route_class=EventSourceRoute)
+
+
+@router.get("/items/stream", response_class=EventSourceResponse)
+async def sse_items() -> AsyncIterable[Item]:
+    yield Item(name="Plumbus")
+
+
+app.include_router(router)
+```
 
 A generator path operation (async or sync) whose response class is
 :class:`EventSourceResponse` -- or a class made with
@@ -105,12 +119,35 @@ class EventSourceResponse(_StarletteResponse, *_NATIVE_BASES):  # type: ignore[m
     treats the path operation as the SSE stream it is -- the same item
     validation and OpenAPI document.
 
-    Example::
+    Example (with the route class on the app's router, as every ``yield`` route needs):
 
-        @app.get("/ticks", response_class=EventSourceResponse.with_options(ping_interval=5))
-        async def ticks() -> AsyncIterable[int]:
-            for i in range(3):
-                yield i
+    ```py
+    from collections.abc import AsyncIterable
+
+    import anyio
+    from fastapi import FastAPI
+
+    from sse_asgi.fastapi import EventSourceResponse, EventSourceRoute
+    from sse_asgi.testing import connect
+
+    app = FastAPI()
+    app.router.route_class = EventSourceRoute
+
+
+    @app.get("/ticks", response_class=EventSourceResponse.with_options(ping_interval=5))
+    async def ticks() -> AsyncIterable[int]:
+        for i in range(3):
+            yield i
+
+
+    async def main():
+        async with connect(app, "/ticks") as stream:
+            print([event.data async for event in stream])
+            #> ['0', '1', '2']
+
+
+    anyio.run(main)
+    ```
     """
 
 
@@ -122,20 +159,24 @@ def format_sse_event(
     retry: int | None = None,
     comment: str | None = None,
 ) -> bytes:
-    """One event's bytes from **pre-serialized** data, as ``fastapi.sse.format_sse_event`` has them.
+    r"""One event's bytes from **pre-serialized** data, as in ``fastapi.sse.format_sse_event``.
 
     Fields come in ``fastapi.sse``'s order (comment, event, data, id, retry);
     ``data_str`` and ``comment`` get one line per line of them (CRLF, CR and
     LF all break lines); the result ends with the blank line that ends an
-    event (all arguments ``None`` give ``b"\\n"``). A field that would break
+    event (all arguments ``None`` give ``b"\n"``). A field that would break
     the framing -- a CR or LF in ``event`` or ``id``, a NUL in ``id`` -- or a
     ``retry`` that is not an int >= 0 raises :class:`sse_asgi.InvalidEventError`
     (a ``ValueError``), where ``fastapi.sse`` writes it out.
 
-    Example::
+    Example:
 
-        >>> format_sse_event(data_str='{"n":1}', event="tick", id="7")
-        b'event: tick\\ndata: {"n":1}\\nid: 7\\n\\n'
+    ```py
+    from sse_asgi.fastapi import format_sse_event
+
+    print(format_sse_event(data_str='{"n":1}', event="tick", id="7"))
+    #> b'event: tick\ndata: {"n":1}\nid: 7\n\n'
+    ```
     """
     fields = ServerSentEvent(raw_data=data_str, event=event, id=id, retry=retry, comment=comment)
     return fields.encode()
@@ -154,13 +195,39 @@ class EventSourceRoute(APIRoute):
     the response class that inclusion resolves. Other routes are left
     exactly as FastAPI makes them.
 
-    Example::
+    Example:
 
-        router = APIRouter(prefix="/events", route_class=EventSourceRoute)
+    ```py
+    from typing import Annotated
 
-        @router.get("/ticks", response_class=EventSourceResponse.with_options(ping_interval=5))
-        async def ticks(last_event_id: Annotated[int | None, Header()] = None):
-            ...
+    import anyio
+    from fastapi import APIRouter, FastAPI, Header
+
+    from sse_asgi.fastapi import EventSourceResponse, EventSourceRoute, ServerSentEvent
+    from sse_asgi.testing import connect
+
+    router = APIRouter(prefix="/events", route_class=EventSourceRoute)
+
+
+    @router.get("/ticks", response_class=EventSourceResponse.with_options(ping_interval=5))
+    async def ticks(last_event_id: Annotated[int | None, Header()] = None):
+        first = 0 if last_event_id is None else last_event_id + 1  # resume after it
+        for i in range(first, 3):
+            yield ServerSentEvent(data=i, id=str(i))
+
+
+    app = FastAPI()
+    app.include_router(router)
+
+
+    async def main():
+        async with connect(app, "/events/ticks", last_event_id="0") as stream:
+            print([event.id async for event in stream])
+            #> ['1', '2']
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:

@@ -1,15 +1,34 @@
 """Broadcast across workers and hosts with Redis Streams (``pip install "sse-asgi[redis]"``).
 
-Example::
+```py
+import os
+from contextlib import asynccontextmanager
 
-    from sse_asgi.redis import RedisBroadcast
+import anyio
+from starlette.applications import Starlette
 
-    broadcast = RedisBroadcast("redis://127.0.0.1:6379/0", history=1000)
+from sse_asgi.redis import RedisBroadcast
 
-    @asynccontextmanager
-    async def lifespan(app):
-        async with broadcast:  # runs this process's reader
-            yield
+broadcast = RedisBroadcast(os.environ["REDIS_URL"], history=1000)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    async with broadcast:  # runs this process's reader
+        yield
+
+
+app = Starlette(lifespan=lifespan)
+
+
+async def main():
+    async with lifespan(app):
+        print(broadcast.subscriber_count())
+        #> 0
+
+
+anyio.run(main)
+```
 
 Each topic's history is one Redis stream; every event also goes to one shared
 stream that each process's reader follows -- one connection and one

@@ -1,18 +1,35 @@
 """Starlette integration: :class:`EventSourceResponse` as a ``starlette.responses.Response``.
 
-Example::
+Example (served here in-process; ``uvicorn module:app`` serves it for real):
 
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-    from sse_asgi.starlette import EventSourceResponse, ServerSentEvent
+```py
+import anyio
+from starlette.applications import Starlette
+from starlette.routing import Route
 
-    async def ticks(request):
-        async def events():
-            for i in range(3):
-                yield ServerSentEvent(data={"i": i}, id=str(i))
-        return EventSourceResponse(events(), ping_interval=5)
+from sse_asgi.starlette import EventSourceResponse, ServerSentEvent
+from sse_asgi.testing import connect
 
-    app = Starlette(routes=[Route("/ticks", ticks)])
+
+async def ticks(request):
+    async def events():
+        for i in range(3):
+            yield ServerSentEvent(data={"i": i}, id=str(i))
+
+    return EventSourceResponse(events(), ping_interval=5)
+
+
+app = Starlette(routes=[Route("/ticks", ticks)])
+
+
+async def main():
+    async with connect(app, "/ticks") as stream:
+        print([event.id async for event in stream])
+        #> ['0', '1', '2']
+
+
+anyio.run(main)
+```
 """
 
 from __future__ import annotations
@@ -52,10 +69,15 @@ class EventSourceResponse(Response):
     ``response.headers`` can be changed until the response is sent;
     background tasks run after the stream ends.
 
-    Example::
+    Example:
 
-        async def endpoint(request):
-            return EventSourceResponse(events(), ping_interval=5, send_timeout=30)
+    ```py
+    from sse_asgi.starlette import EventSourceResponse
+
+    response = EventSourceResponse([{"n": 1}], ping_interval=5, send_timeout=30)
+    print(response.status_code, response.headers["content-type"])
+    #> 200 text/event-stream; charset=utf-8
+    ```
     """
 
     media_type = "text/event-stream"
@@ -93,10 +115,15 @@ class EventSourceResponse(Response):
         Handy where you name a class rather than build an instance, such as
         FastAPI's ``response_class=`` on a generator path operation.
 
-        Example::
+        Example:
 
-            @app.get("/feed", response_class=EventSourceResponse.with_options(ping_interval=5))
-            async def feed(): ...
+        ```py
+        from sse_asgi.starlette import EventSourceResponse
+
+        Feed = EventSourceResponse.with_options(ping_interval=5)
+        print(dict(Feed.default_options), issubclass(Feed, EventSourceResponse))
+        #> {'ping_interval': 5} True
+        ```
         """
         namespace = {
             "default_options": MappingProxyType({**cls.default_options, **options}),

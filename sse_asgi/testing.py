@@ -1,15 +1,32 @@
 """An in-process SSE client for testing any ASGI app: no network, no httpx.
 
-Example::
+Example:
 
-    from sse_asgi.testing import connect
+```py
+import anyio
 
-    async def test_ticks():
-        async with connect(app, "/ticks") as stream:
-            assert stream.status == 200
-            first = await anext(stream)
-            assert first.json() == {"i": 0}
-        # leaving the block sent http.disconnect and waited for the app to finish
+from sse_asgi import EventSourceResponse
+from sse_asgi.testing import connect
+
+
+async def ticks():
+    for i in range(3):
+        yield {"i": i}
+
+
+app = lambda scope, receive, send: EventSourceResponse(ticks())(scope, receive, send)
+
+
+async def test_ticks():
+    async with connect(app, "/ticks") as stream:
+        assert stream.status == 200
+        first = await anext(stream)
+        assert first.json() == {"i": 0}
+    # leaving the block sent http.disconnect and waited for the app to finish
+
+
+anyio.run(test_ticks)  # or let pytest run it, with anyio's plugin
+```
 
 ``AnyASGIApp`` is the type ``connect`` accepts: any ASGI application.
 """
@@ -38,7 +55,7 @@ AnyASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
 class SSETestStream:
-    """The client side of one in-process request.
+    r"""The client side of one in-process request.
 
     - ``status``, ``headers`` (lower-case names; repeated headers joined with
       ``", "``), ``raw_headers``: the response head.
@@ -51,10 +68,24 @@ class SSETestStream:
     - Iterate (``async for``, ``anext``) for the decoded events; iteration
       stops when the body is complete.
 
-    Example::
+    Example:
 
-        async with connect(app, "/feed") as stream:
+    ```py
+    import anyio
+
+    from sse_asgi import EventSourceResponse
+    from sse_asgi.testing import connect
+
+
+    async def main():
+        async with connect(EventSourceResponse([{"n": 1}, {"n": 2}]), "/feed") as stream:
             events = [event async for event in stream]
+            print(stream.status, len(events), stream.complete, stream.received)
+            #> 200 2 True b'data: {"n":1}\n\ndata: {"n":2}\n\n'
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(self) -> None:
@@ -175,10 +206,31 @@ async def connect(
     ``finish_timeout`` seconds for the app to finish -- a stream that does not stop
     after its client left fails the test.
 
-    Example::
+    Example:
 
-        async with connect(app, "/chat", method="POST", json={"text": "hi"}) as stream:
-            tokens = [event.data async for event in stream]
+    ```py
+    import json
+
+    import anyio
+
+    from sse_asgi import EventSourceResponse
+    from sse_asgi.testing import connect
+
+
+    async def chat(scope, receive, send):  # streams the posted text back, word by word
+        text = json.loads((await receive())["body"])["text"]
+        await EventSourceResponse(text.split())(scope, receive, send)
+
+
+    async def main():
+        async with connect(chat, "/chat", method="POST", json={"text": "hi there"}) as stream:
+            tokens = [event.json() async for event in stream]
+        print(tokens)
+        #> ['hi', 'there']
+
+
+    anyio.run(main)
+    ```
     """
     if json is not _NO_BODY:
         body = orjson.dumps(json)

@@ -5,11 +5,16 @@
   ``SendMessage`` are the HTTP messages they carry.
 - ``ASGIApp``: an ASGI application taking those.
 
-Example::
+Example:
 
-    from sse_asgi.types import Receive, Scope, Send
+```py
+from sse_asgi import EventSourceResponse
+from sse_asgi.types import Receive, Scope, Send
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None: ...
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    await EventSourceResponse([{"n": 1}])(scope, receive, send)
+```
 """
 
 from __future__ import annotations
@@ -43,7 +48,13 @@ Scope = MutableMapping[str, Any]
 class HTTPRequestEvent(TypedDict):
     """``http.request``: a piece of the request body.
 
-    Example: ``{"type": "http.request", "body": b'{"text": "hi"}', "more_body": False}``
+    Example:
+
+    ```py
+    from sse_asgi.types import HTTPRequestEvent
+
+    message: HTTPRequestEvent = {"type": "http.request", "body": b"{}", "more_body": False}
+    ```
     """
 
     type: Literal["http.request"]
@@ -54,7 +65,13 @@ class HTTPRequestEvent(TypedDict):
 class HTTPDisconnectEvent(TypedDict):
     """``http.disconnect``: the client went away, or the response is complete.
 
-    Example: ``{"type": "http.disconnect"}``
+    Example:
+
+    ```py
+    from sse_asgi.types import HTTPDisconnectEvent
+
+    message: HTTPDisconnectEvent = {"type": "http.disconnect"}
+    ```
     """
 
     type: Literal["http.disconnect"]
@@ -63,7 +80,17 @@ class HTTPDisconnectEvent(TypedDict):
 class HTTPResponseStartEvent(TypedDict):
     """``http.response.start``: status and headers.
 
-    Example: ``{"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]}``
+    Example:
+
+    ```py
+    from sse_asgi.types import HTTPResponseStartEvent
+
+    message: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/event-stream")],
+    }
+    ```
     """
 
     type: Literal["http.response.start"]
@@ -73,9 +100,15 @@ class HTTPResponseStartEvent(TypedDict):
 
 
 class HTTPResponseBodyEvent(TypedDict):
-    """``http.response.body``: a piece of the response body.
+    r"""``http.response.body``: a piece of the response body.
 
-    Example: ``{"type": "http.response.body", "body": b"data: 1\\n\\n", "more_body": True}``
+    Example:
+
+    ```py
+    from sse_asgi.types import HTTPResponseBodyEvent
+
+    message: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"data: 1\n\n"}
+    ```
     """
 
     type: Literal["http.response.body"]

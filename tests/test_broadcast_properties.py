@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import settings
+from hypothesis import settings, stateful
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -32,7 +32,6 @@ from hypothesis.stateful import (
     initialize,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 
 from sse_asgi import Broadcast, MemoryBackend, ServerSentEvent, Subscription
@@ -46,6 +45,9 @@ HISTORY = 3
 MAX_AGE = 10.0
 
 redis = broadcast_support.redis
+
+# Typed here: the hypothesis releases that still support Python 3.10 leave it untyped.
+run_state_machine_as_test: Callable[..., None] = stateful.run_state_machine_as_test
 
 
 @dataclass

@@ -14,7 +14,6 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -501,20 +500,6 @@ def test_iterating_after_close_ends_at_once(server: RunningServer) -> None:
     source.close()
     assert list(source) == []
     assert requests_seen(server, key) == []
-
-
-def test_readme_example_runs(server: RunningServer, tmp_path: Path) -> None:
-    """The module docstring's example, against the scenario server."""
-    url, _ = scenario_url(server, "resume")
-
-    async def main() -> list[str]:
-        got = []
-        async with AsyncEventSource(url, max_attempts=1) as source:
-            async for event in source:
-                got.append(f"{event.event} {event.id} {event.data}")
-        return got
-
-    assert anyio.run(main)[:2] == ["message 1 one", "update 2 two"]
 
 
 # -- hostile servers ----------------------------------------------------------------------

@@ -404,13 +404,3 @@ async def test_aiter_events_closes_its_source_when_left_early() -> None:
     await events.aclose()
     assert closed == [True]
     assert events.decoder.last_event_id == ""
-
-
-def test_the_decoder_docstring_examples_run() -> None:
-    import doctest
-
-    import sse_asgi._decoder
-
-    result = doctest.testmod(sse_asgi._decoder)
-    assert result.failed == 0
-    assert result.attempted >= 9

@@ -16,7 +16,6 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -554,17 +553,6 @@ def test_format_sse_event_bytes(fields: dict[str, Any], expected: bytes) -> None
     assert format_sse_event(**fields) == expected
 
 
-def test_format_sse_event_docstring_example_runs() -> None:
-    import doctest
-
-    import sse_asgi.fastapi
-
-    runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(sse_asgi.fastapi.format_sse_event):
-        runner.run(test)
-    assert (runner.failures, runner.tries) == (0, 1)
-
-
 @pytest.mark.parametrize(
     "fields",
     [
@@ -661,22 +649,6 @@ async def test_a_router_without_the_route_class_is_served_by_fastapi_sse() -> No
     async with connect(local, "/untyped") as stream:
         await stream.wait_complete()
         assert stream.received == b'data: {"a": 1}\n\n'  # json.dumps spacing: fastapi.sse's
-
-
-def readme_fastapi_example() -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    return readme.split("<!-- fastapi-example -->\n```python\n")[1].split("```\n<!-- /")[0]
-
-
-async def test_the_readme_example_runs() -> None:
-    namespace: dict[str, Any] = {}
-    exec(compile(readme_fastapi_example(), "README.md", "exec"), namespace)
-    async with connect(namespace["app"], "/items/stream") as stream:
-        events = [e async for e in stream]
-    assert [(e.event, e.data) for e in events] == [
-        ("message", '{"name":"Plumbus"}'),
-        ("done", "[DONE]"),
-    ]
 
 
 @pytest.mark.skipif(not HAS_FASTAPI_SSE, reason=NO_FASTAPI_SSE)

@@ -12,7 +12,6 @@ streaming response over ``event_stream()``. Served instrumented by
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from .framework_apps import QUART_RESPONSE_TIMEOUT
-from .servers import ROOT, RunningServer, run_server
+from .servers import RunningServer, run_server
 from .test_e2e_servers import _read_to_end, markers, open_stream, wait_for_marker
 
 FRAMEWORKS = ["litestar", "quart", "django"]
@@ -128,14 +127,3 @@ def test_ctrl_c_with_open_streams(framework: str, tmp_path: Path) -> None:
     assert took < 2.0, f"{framework} took {took:.2f} s to exit:\n{log}"
     assert outcome == dict.fromkeys(TICKS + NOTIFICATIONS, "clean end"), log
     assert len(list((tmp_path / "markers").glob("ticks-*"))) == len(TICKS), log
-
-
-def test_readme_recipes_are_the_examples_code() -> None:
-    """Each README block headed ``# examples/<file>`` is that file's code, definition by definition."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n# (examples/\w+\.py)\n(.*?)```", readme, flags=re.DOTALL)
-    assert {name for name, _ in blocks} == {f"examples/{f}_app.py" for f in FRAMEWORKS}
-    for name, block in blocks:
-        source = (ROOT / name).read_text(encoding="utf-8")
-        for definition in block.strip().split("\n\n\n"):
-            assert definition in source, f"README's block from {name} is not in it"

@@ -365,15 +365,6 @@ def test_the_same_json_values_as_fastapi_sse() -> None:
     check()
 
 
-def test_the_docstring_examples_run() -> None:
-    import doctest
-
-    import sse_asgi._json
-
-    failed, attempted = doctest.testmod(sse_asgi._json)
-    assert (failed, attempted >= 5) == (0, True)
-
-
 def test_keys_fastapi_drops_are_kept() -> None:
     # FastAPI's jsonable_encoder drops keys starting with "_sa" (its SQLAlchemy
     # guard); dropping data is not a value to copy (the README's table says so).

@@ -8,7 +8,6 @@ a build (sdist and wheels, ``twine check``) are ``nox -s packaging``.
 
 from __future__ import annotations
 
-import doctest
 import importlib
 import importlib.metadata
 import os
@@ -84,13 +83,3 @@ def test_without_the_extension_the_pure_python_twin_runs() -> None:
 def test_no_extensions_chooses_the_pure_python_twin(value: str) -> None:
     out = run_probe("", SSE_ASGI_NO_EXTENSIONS=value)
     assert out == """b'data: {"a":1}\\nid: 1\\n\\n'"""
-
-
-@pytest.mark.parametrize(
-    "module",
-    ["sse_asgi._event", "sse_asgi._event_py", "sse_asgi._item_encoder", "sse_asgi._pickling"],
-)
-def test_the_event_modules_docstring_examples_run(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.attempted
-    assert not result.failed

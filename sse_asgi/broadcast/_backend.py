@@ -31,10 +31,22 @@ class Position:
     previous one: a subscriber at a position has had every event of its
     topics up to it. ``key`` orders positions of the same epoch.
 
-    Example::
+    ```py
+    import anyio
 
-        position = broadcast.backend.parse(last_event_id)  # None if not one of ours
-        position.id, position.key  # ('3f0c...-41', (41,))
+    from sse_asgi import Broadcast
+
+
+    async def main():
+        async with Broadcast() as broadcast:
+            event_id = await broadcast.publish("news", "hi")
+            position = broadcast.backend.parse(event_id)  # None if not one of ours
+            print(position.id == event_id, position.key, broadcast.backend.parse("1-2"))
+            #> True (1,) None
+
+
+    anyio.run(main)
+    ```
     """
 
     id: str
@@ -47,10 +59,24 @@ class Entry(Position):
 
     Backends create entries; the broadcast fans them out.
 
-    Example::
+    ```py
+    import anyio
 
-        entry.topic, entry.id, entry.event.encode()
-        # ('news', '3f0c...-42', b'data: "hi"\\nid: 3f0c...-42\\n\\n')
+    from sse_asgi import Broadcast
+
+
+    async def main():
+        async with Broadcast() as broadcast:
+            start = broadcast.backend.head()  # before anything was published
+            event_id = await broadcast.publish("news", "hi")
+            page = await broadcast.backend.read(["news"], start, limit=1, max_bytes=1024)
+            [entry] = page.entries
+            print(entry.topic, entry.id == event_id, entry.event.id == event_id, entry.event.data)
+            #> news True True hi
+
+
+    anyio.run(main)
+    ```
     """
 
     topic: str
@@ -71,10 +97,28 @@ class Replay:
       them) or ``"unknown"`` (not a position of this backend's) -- or None.
       With ``lost``, ``entries`` is empty and ``position`` is the newest.
 
-    Example::
+    ```py
+    import anyio
 
-        replay = await backend.read(["news"], position, limit=64, max_bytes=1 << 20)
-        [entry.id for entry in replay.entries]  # what the client missed, first page
+    from sse_asgi import Broadcast, MemoryBackend
+
+
+    async def main():
+        async with Broadcast(MemoryBackend(history=2)) as broadcast:
+            start = broadcast.backend.head()
+            ids = [await broadcast.publish("news", n) for n in range(3)]
+            replay = await broadcast.backend.read(["news"], start, limit=64, max_bytes=1 << 20)
+            print(replay.entries, replay.lost)  # the first of the three was trimmed
+            #> [] expired
+            replay = await broadcast.backend.read(
+                ["news"], broadcast.backend.parse(ids[0]), limit=64, max_bytes=1 << 20
+            )
+            print([entry.id for entry in replay.entries] == ids[1:], replay.complete)
+            #> True True
+
+
+    anyio.run(main)
+    ```
     """
 
     entries: list[Entry]
@@ -86,9 +130,33 @@ class Replay:
 class Listener(Protocol):
     """What a backend delivers to: the broadcast's side of :meth:`BroadcastBackend.start`.
 
-    Example::
+    A :class:`Broadcast` hands one to its backend's ``start``; a backend of
+    your own calls it for every event.
 
-        listener.deliver(entry)  # to every subscriber of entry.topic in this process
+    ```py
+    import anyio
+
+    from sse_asgi import Broadcast, Listener, MemoryBackend
+
+
+    class Recording(MemoryBackend):
+        async def start(self, listener: Listener, task_group) -> None:
+            self.listener = listener
+            await super().start(listener, task_group)
+
+
+    async def main():
+        backend = Recording()
+        async with Broadcast(backend) as broadcast:
+            print(backend.listener.watches("news"))  # a subscriber to "news" here?
+            #> False
+            async with broadcast.subscribe("news"):
+                print(backend.listener.watches("news"))
+                #> True
+
+
+    anyio.run(main)
+    ```
     """
 
     def deliver(self, entry: Entry) -> None:
@@ -112,9 +180,14 @@ class BroadcastBackend(ABC):
     :meth:`read`, which must say when they cannot. Positions are never
     reused, even after :meth:`delete` or data loss.
 
-    Example::
+    ```py
+    from sse_asgi import Broadcast, BroadcastBackend, MemoryBackend
 
-        broadcast = Broadcast(MemoryBackend(history=100, max_age=600))
+    backend: BroadcastBackend = MemoryBackend(history=100, max_age=600)
+    broadcast = Broadcast(backend)
+    print(broadcast.backend is backend)
+    #> True
+    ```
     """
 
     @abstractmethod

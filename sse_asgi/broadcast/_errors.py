@@ -10,20 +10,47 @@ __all__ = ["BroadcastClosedError", "BroadcastUnavailableError"]
 class BroadcastClosedError(SSEError):
     """The broadcast was closed: no more publishing or subscribing.
 
-    Example::
+    ```py
+    import anyio
 
+    from sse_asgi import Broadcast, BroadcastClosedError
+
+
+    async def main():
+        broadcast = Broadcast()
         await broadcast.aclose()
-        await broadcast.publish("news", "late")  # raises BroadcastClosedError
+        try:
+            await broadcast.publish("news", "late")
+        except BroadcastClosedError as error:
+            print(error)
+            #> this broadcast is closed
+
+
+    anyio.run(main)
+    ```
     """
 
 
 class BroadcastUnavailableError(SSEError):
     """The broadcast's backend cannot be reached: the event was not published (or read).
 
-    Example::
+    ```py
+    import anyio
 
-        try:
-            await broadcast.publish("news", item)
-        except BroadcastUnavailableError:
-            ...  # Redis is down: retry, or report the failure
+    from sse_asgi import Broadcast, BroadcastUnavailableError
+    from sse_asgi.redis import RedisBackend
+
+
+    async def main():
+        # Nothing listens on port 1: the Redis backend cannot be reached.
+        async with Broadcast(RedisBackend("redis://127.0.0.1:1/0")) as broadcast:
+            try:
+                await broadcast.publish("news", {"n": 1})
+            except BroadcastUnavailableError:
+                print("not published: retry, or report the failure")
+                #> not published: retry, or report the failure
+
+
+    anyio.run(main)
+    ```
     """

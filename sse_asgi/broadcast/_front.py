@@ -47,24 +47,45 @@ class Broadcast:
     Use it as an async context manager (e.g. in your app's lifespan) so the
     backend starts and, at the end, every subscription ends.
 
-    Example::
+    ```py
+    from collections.abc import AsyncIterable
+    from typing import Annotated
 
-        broadcast = Broadcast()
+    import anyio
+    from fastapi import FastAPI, Header
 
-        @asynccontextmanager
-        async def lifespan(app):
-            async with broadcast:
-                yield
+    from sse_asgi import Broadcast, ServerSentEvent
+    from sse_asgi.fastapi import EventSourceResponse, EventSourceRoute
+    from sse_asgi.testing import connect
 
-        @app.post("/notify")
-        async def notify(message: str):
-            await broadcast.publish("notifications", {"message": message})
+    broadcast = Broadcast()
+    app = FastAPI()  # with lifespan=..., enter `async with broadcast:` there
+    app.router.route_class = EventSourceRoute
 
-        @app.get("/notifications", response_class=EventSourceResponse)
-        async def notifications(last_event_id: Annotated[str | None, Header()] = None):
-            async with broadcast.subscribe("notifications", last_event_id=last_event_id) as events:
-                async for event in events:
-                    yield event
+
+    @app.post("/notify")
+    async def notify(message: str) -> None:
+        await broadcast.publish("notifications", {"message": message})
+
+
+    @app.get("/notifications", response_class=EventSourceResponse)
+    async def notifications(
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterable[ServerSentEvent]:
+        async with broadcast.subscribe("notifications", last_event_id=last_event_id) as events:
+            async for event in events:
+                yield event
+
+
+    async def main():
+        async with broadcast, connect(app, "/notifications") as stream:
+            await notify("hi")
+            print((await anext(stream)).data)
+            #> {"message":"hi"}
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(
@@ -171,9 +192,22 @@ class Broadcast:
         wire, never reused, increasing within the topic. Never waits for
         subscribers. ``topic``: 1 to 1024 characters.
 
-        Example::
+        ```py
+        import anyio
 
-            event_id = await broadcast.publish("jobs:42", {"progress": 0.5})
+        from sse_asgi import Broadcast
+
+
+        async def main():
+            async with Broadcast() as broadcast, broadcast.subscribe("jobs:42") as events:
+                event_id = await broadcast.publish("jobs:42", {"progress": 0.5})
+                event = await anext(events)
+                print(event.id == event_id, event.data)
+                #> True {'progress': 0.5}
+
+
+        anyio.run(main)
+        ```
         """
         topic = check_topic(topic)
         if not isinstance(event, ServerSentEvent):
@@ -202,10 +236,32 @@ class Broadcast:
         (say, the current user's). Hand it straight to
         ``EventSourceResponse``, which closes it when the client leaves.
 
-        Example::
+        ```py
+        import anyio
 
+        from sse_asgi import Broadcast, EventSourceResponse, last_event_id
+        from sse_asgi.testing import connect
+
+        broadcast = Broadcast()
+
+
+        async def app(scope, receive, send):
             events = broadcast.subscribe("chat:lobby", last_event_id=last_event_id(scope))
             await EventSourceResponse(events)(scope, receive, send)
+
+
+        async def main():
+            async with broadcast:
+                seen = await broadcast.publish("chat:lobby", "hello")
+                missed = await broadcast.publish("chat:lobby", "you missed this")
+                async with connect(app, last_event_id=seen) as stream:  # a reconnecting browser
+                    event = await anext(stream)
+                    print(event.data, event.id == missed)
+                    #> "you missed this" True
+
+
+        anyio.run(main)
+        ```
         """
         names = (topics,) if isinstance(topics, str) else tuple(topics)
         if not names:
@@ -240,11 +296,26 @@ class Broadcast:
         event (unless it had seen all of it); the topic's next events get
         new ids, never reused ones.
 
-        Example::
+        ```py
+        import anyio
 
-            await broadcast.publish(f"job:{job_id}", {"status": "done"})
-            ...
-            await broadcast.delete_topic(f"job:{job_id}")
+        from sse_asgi import Broadcast
+
+
+        async def main():
+            async with Broadcast() as broadcast:
+                started = await broadcast.publish("job:7", {"status": "running"})
+                await broadcast.publish("job:7", {"status": "done"})
+                await broadcast.delete_topic("job:7")
+                # A client resuming from before the deletion lost events: it is told.
+                async with broadcast.subscribe("job:7", last_event_id=started) as events:
+                    event = await anext(events)
+                    print(event.event, event.data["reason"])
+                    #> reset expired
+
+
+        anyio.run(main)
+        ```
         """
         topic = check_topic(topic)
         await self._ensure_started()

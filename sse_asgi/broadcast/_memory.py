@@ -50,9 +50,26 @@ class MemoryBackend(BroadcastBackend):
     ``max_age``, idle that long. Without ``max_age`` a topic is kept for the
     life of the process.
 
-    Example::
+    ```py
+    import anyio
 
-        broadcast = Broadcast(MemoryBackend(history=500, max_age=3600, max_bytes=1 << 20))
+    from sse_asgi import Broadcast, MemoryBackend
+
+
+    async def main():
+        backend = MemoryBackend(history=2, max_age=3600, max_bytes=1 << 20)
+        async with Broadcast(backend) as broadcast:
+            first = await broadcast.publish("news", 1)
+            for n in (2, 3, 4):
+                await broadcast.publish("news", n)
+            # Resuming after 1: event 2 was trimmed (history=2), so a reset comes first.
+            async with broadcast.subscribe("news", last_event_id=first) as events:
+                print((await anext(events)).event)
+                #> reset
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(
@@ -177,11 +194,28 @@ class MemoryBackend(BroadcastBackend):
         ``now`` defaults to the backend's clock. Costs O(log topics) per topic
         that has something to drop; nothing when nothing is due.
 
-        Example::
+        ```py
+        import anyio
 
-            backend = MemoryBackend(max_age=60)
-            ...
-            backend.expire(time.monotonic() + 61)  # as if 61 s had passed
+        from sse_asgi import Broadcast, MemoryBackend
+
+        now = 0.0
+        backend = MemoryBackend(max_age=60, clock=lambda: now)  # a fake clock
+
+
+        async def main():
+            async with Broadcast(backend) as broadcast:
+                start = backend.head()
+                await broadcast.publish("news", "old")
+                backend.expire(now + 61)  # as if 61 s had passed
+                async with broadcast.subscribe("news", last_event_id=start.id) as events:
+                    event = await anext(events)
+                    print(event.event, event.data["reason"])
+                    #> reset expired
+
+
+        anyio.run(main)
+        ```
         """
         if self.max_age is None:
             return

@@ -70,9 +70,28 @@ class RedisBackend(BroadcastBackend):
     ``client`` passed in keeps its own policy). A retried publish whose first
     attempt did reach Redis is stored twice, under two ids.
 
-    Example::
+    ```py
+    import os
 
-        broadcast = Broadcast(RedisBackend("redis://redis:6379/0", prefix="myapp:sse:"))
+    import anyio
+
+    from sse_asgi import Broadcast
+    from sse_asgi.redis import RedisBackend
+
+
+    async def main():
+        # Two workers of one app: the same Redis, the same prefix.
+        url = os.environ["REDIS_URL"]
+        worker_a = Broadcast(RedisBackend(url, prefix="myapp:sse:"))
+        worker_b = Broadcast(RedisBackend(url, prefix="myapp:sse:"))
+        async with worker_a, worker_b, worker_b.subscribe("news") as events:
+            await worker_a.publish("news", "from worker A")
+            print((await anext(events)).data)
+            #> from worker A
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(
@@ -383,10 +402,25 @@ class RedisBroadcast(Broadcast):
     Redis options. Use ``async with broadcast:`` (in the lifespan): it runs
     this process's reader.
 
-    Example::
+    ```py
+    import os
 
+    import anyio
+
+    from sse_asgi.redis import RedisBroadcast
+
+
+    async def main():
         broadcast = RedisBroadcast(os.environ["REDIS_URL"], history=5000, max_age=3600)
-        event_id = await broadcast.publish("orders", {"id": 7, "status": "shipped"})
+        async with broadcast, broadcast.subscribe("orders") as events:
+            event_id = await broadcast.publish("orders", {"id": 7, "status": "shipped"})
+            event = await anext(events)
+            print(event.id == event_id, event.data)
+            #> True {'id': 7, 'status': 'shipped'}
+
+
+    anyio.run(main)
+    ```
     """
 
     def __init__(

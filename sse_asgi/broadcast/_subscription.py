@@ -67,11 +67,27 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     ``aclose()`` or by leaving ``async with``. ``EventSourceResponse`` closes
     it for you when the client disconnects.
 
-    Example::
+    ```py
+    import anyio
 
-        async with broadcast.subscribe("news") as events:
-            async for event in events:
-                print(event.id, event.data)
+    from sse_asgi import Broadcast
+
+
+    async def main():
+        async with Broadcast() as broadcast:
+            async with broadcast.subscribe("news") as events:
+                await broadcast.publish("news", "one")
+                await broadcast.publish("news", "two")
+                async for event in events:
+                    print(event.data)
+                    #> one
+                    #> two
+                    if event.data == "two":
+                        break
+
+
+    anyio.run(main)
+    ```
     """
 
     __slots__ = (

@@ -33,7 +33,7 @@ jitter = random.random
 
 
 class AsyncEventSource(StreamState[httpx.AsyncClient], AsyncIterator[ReceivedEvent]):
-    """A browser's ``EventSource`` for Python: an async iterator of :class:`ReceivedEvent`.
+    r"""A browser's ``EventSource`` for Python: an async iterator of :class:`ReceivedEvent`.
 
     It connects on the first iteration and then follows the WHATWG
     processing model, as Chromium does: each request carries ``Accept:
@@ -83,11 +83,34 @@ class AsyncEventSource(StreamState[httpx.AsyncClient], AsyncIterator[ReceivedEve
     around ``anext()``) closes the connection: the next one reconnects at
     once, from ``last_event_id``.
 
-    Example::
+    Example (the server answers in-process here: a stream, then 204 to end it):
 
-        async with AsyncEventSource("http://127.0.0.1:8000/ticks") as source:
-            async for event in source:
-                print(event.event, event.id, event.json())
+    ```py
+    import anyio
+    import httpx
+
+    from sse_asgi.client import AsyncEventSource
+
+
+    def server(request):
+        if "last-event-id" in request.headers:  # the reconnection
+            return httpx.Response(204)
+        body = b'retry: 0\nid: 1\ndata: {"n": 1}\n\nevent: update\nid: 2\ndata: {"n": 2}\n\n'
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
+            async with AsyncEventSource("http://127.0.0.1:8000/ticks", client=client) as source:
+                async for event in source:
+                    print(event.event, event.id, event.json())
+                    #> message 1 {'n': 1}
+                    #> update 2 {'n': 2}
+
+
+    anyio.run(main)
+    ```
     """
 
     #: The open response, or ``None``.

@@ -36,12 +36,16 @@ _WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16}
 def codings(content_encoding: str | None) -> list[str] | None:
     """The codings to undo, in the order to undo them; ``None`` if one cannot be.
 
-    Example::
+    Example:
 
-        >>> codings(None), codings("identity"), codings("deflate, GZip")
-        ([], [], ['gzip', 'deflate'])
-        >>> codings("br") is None, codings("gzip, gzip, gzip") is None
-        (True, True)
+    ```py
+    from sse_asgi.client._encoding import codings
+
+    print(codings(None), codings("identity"), codings("deflate, GZip"))
+    #> [] [] ['gzip', 'deflate']
+    print(codings("br"), codings("gzip, gzip, gzip"))
+    #> None None
+    ```
     """
     names = [name.strip(" \t").lower() for name in (content_encoding or "").split(",")]
     names = [name for name in names if name and name != "identity"]
@@ -51,21 +55,25 @@ def codings(content_encoding: str | None) -> list[str] | None:
 
 
 class BodyDecoder:
-    """A body's raw bytes in, its content (codings undone) out, a bounded piece at a time.
+    r"""A body's raw bytes in, its content (codings undone) out, a bounded piece at a time.
 
     :meth:`feed` raw bytes once :meth:`read` returned ``b""``; :meth:`read`
     returns at most :data:`PIECE_SIZE` bytes, ``b""`` when it needs more
     input, and raises ``zlib.error`` on a corrupt body. Bytes after the end
     of a compressed stream are ignored.
 
-    Example::
+    Example:
 
-        >>> import gzip
-        >>> body = BodyDecoder(["gzip"])
-        >>> body.feed(gzip.compress(b"data: x\\n\\n" * 10_000))
-        >>> pieces = [body.read(), body.read(), body.read()]
-        >>> [len(piece) for piece in pieces], body.read()
-        ([65536, 24464, 0], b'')
+    ```py
+    import gzip
+
+    from sse_asgi.client._encoding import BodyDecoder
+
+    body = BodyDecoder(["gzip"])
+    body.feed(gzip.compress(b"data: x\n\n" * 10_000))
+    print([len(body.read()) for _ in range(3)], body.read())
+    #> [65536, 24464, 0] b''
+    ```
     """
 
     __slots__ = ("_layers", "_raw")
@@ -130,11 +138,15 @@ class BodyHead:
     reached, or the coding is one that cannot be undone or the body is
     corrupt (then what was decoded is kept: the status is the error).
 
-    Example::
+    Example:
 
-        >>> head = BodyHead("identity", limit=4)
-        >>> head.add(b"no"), head.add(b"t found"), head.body
-        (False, True, b'not ')
+    ```py
+    from sse_asgi.client._encoding import BodyHead
+
+    head = BodyHead("identity", limit=4)
+    print(head.add(b"no"), head.add(b"t found"), head.body)
+    #> False True b'not '
+    ```
     """
 
     __slots__ = ("_body", "_decoder", "_limit")

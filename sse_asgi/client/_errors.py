@@ -22,14 +22,28 @@ class EventSourceError(SSEError):
     the start of its content (at most 64 KiB, what arrived within a second),
     often the API's explanation.
 
-    Example::
+    Example (the server answers in-process here):
 
-        try:
-            async with AsyncEventSource(url) as source:
-                async for event in source:
-                    ...
-        except EventSourceError as exc:
-            print(exc.status, exc.headers.get("content-type"), exc.body[:100])
+    ```py
+    import httpx
+
+    from sse_asgi.client import EventSource, EventSourceError
+
+
+    def server(request):
+        headers = {"content-type": "text/plain"}
+        return httpx.Response(503, headers=headers, stream=httpx.ByteStream(b"busy"))
+
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    try:
+        with EventSource("http://127.0.0.1:8000/", client=client) as source:
+            for event in source:
+                print(event.data)
+    except EventSourceError as exc:
+        print(exc.status, exc.headers.get("content-type"), exc.body[:100])
+        #> 503 text/plain b'busy'
+    ```
     """
 
     def __init__(
@@ -50,7 +64,7 @@ class EventSourceError(SSEError):
 
 
 class LastEventIdError(SSEError, ValueError):
-    """The last event ID cannot be sent: no HTTP header can hold a character of it.
+    r"""The last event ID cannot be sent: no HTTP header can hold a character of it.
 
     A field value holds no control character but a tab (RFC 9110 section
     5.5), and UTF-8 has no lone surrogates. Raised by the constructor for
@@ -58,14 +72,17 @@ class LastEventIdError(SSEError, ValueError):
     own ``id:`` field held one (the events before were yielded as sent).
     ``last_event_id`` is the ID.
 
-    Example::
+    Example:
 
-        try:
-            async with AsyncEventSource(url, last_event_id=saved_id) as source:
-                async for event in source:
-                    saved_id = event.id
-        except LastEventIdError as exc:
-            print("cannot resume after", repr(exc.last_event_id))
+    ```py
+    from sse_asgi.client import EventSource, LastEventIdError
+
+    try:
+        EventSource("http://127.0.0.1:8000/ticks", last_event_id="a\nb")
+    except LastEventIdError as exc:
+        print("cannot resume after", repr(exc.last_event_id))
+        #> cannot resume after 'a\nb'
+    ```
     """
 
     def __init__(self, last_event_id: str, char: str) -> None:

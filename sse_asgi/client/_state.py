@@ -108,12 +108,16 @@ def reconnect_delay(retry: float, failures: int, *, max_retry: float, jitter: fl
     and the ceiling, so that clients dropped together do not return
     together. No wait exceeds ``max_retry``.
 
-    Example::
+    Example:
 
-        >>> reconnect_delay(1.0, 0, max_retry=30.0, jitter=0.5)
-        1.0
-        >>> [reconnect_delay(1.0, n, max_retry=30.0, jitter=0.0) for n in (1, 2, 3, 6)]
-        [1.0, 2.0, 4.0, 15.0]
+    ```py
+    from sse_asgi.client._state import reconnect_delay
+
+    print(reconnect_delay(1.0, 0, max_retry=30.0, jitter=0.5))
+    #> 1.0
+    print([reconnect_delay(1.0, n, max_retry=30.0, jitter=0.0) for n in (1, 2, 3, 6)])
+    #> [1.0, 2.0, 4.0, 15.0]
+    ```
     """
     if failures <= 0:
         return min(retry, max_retry)
@@ -131,12 +135,16 @@ def is_event_stream(content_type: str | None) -> bool:
     than ``utf-8`` fails the connection (the stream is always read as UTF-8,
     so a server declaring another charset would be misread).
 
-    Example::
+    Example:
 
-        >>> is_event_stream("Text/Event-Stream; charset=UTF-8"), is_event_stream("text/plain")
-        (True, False)
-        >>> is_event_stream("text/event-stream; charset=latin-1")
-        False
+    ```py
+    from sse_asgi.client._state import is_event_stream
+
+    print(is_event_stream("Text/Event-Stream; charset=UTF-8"), is_event_stream("text/plain"))
+    #> True False
+    print(is_event_stream("text/event-stream; charset=latin-1"))
+    #> False
+    ```
     """
     if not content_type:
         return False
@@ -156,7 +164,7 @@ def is_event_stream(content_type: str | None) -> bool:
 
 
 def last_event_id_header(last_event_id: str) -> bytes:
-    """The ``Last-Event-ID`` header value for ``last_event_id``: UTF-8, outer blanks dropped.
+    r"""The ``Last-Event-ID`` header value for ``last_event_id``: UTF-8, outer blanks dropped.
 
     A server's HTTP parser strips leading and trailing spaces and tabs from
     a field value, so they never reach it from a browser either; dropping
@@ -164,13 +172,22 @@ def last_event_id_header(last_event_id: str) -> bytes:
     Raises :class:`LastEventIdError` if it holds a control character (other
     than a tab) or a lone surrogate: no HTTP header can carry those.
 
-    Example::
+    Example:
 
-        >>> last_event_id_header(" évé ")
-        b'\\xc3\\xa9v\\xc3\\xa9'
-        >>> last_event_id_header("a\\x0cb")
-        Traceback (most recent call last):
-        sse_asgi.client._errors.LastEventIdError: ...
+    ```py
+    from sse_asgi.client import LastEventIdError
+    from sse_asgi.client._state import last_event_id_header
+
+    print(last_event_id_header(" évé "))
+    #> b'\xc3\xa9v\xc3\xa9'
+    try:
+        last_event_id_header("a\x0cb")
+    except LastEventIdError as exc:
+        print(exc)
+        '''
+        cannot send Last-Event-ID 'a\x0cb': an HTTP header cannot hold '\x0c' (U+000C FORM FEED)
+        '''
+    ```
     """
     control = _CONTROL.search(last_event_id)
     if control is not None:

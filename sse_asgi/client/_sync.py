@@ -32,7 +32,7 @@ jitter = random.random
 
 
 class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
-    """:class:`AsyncEventSource`, synchronous: an iterator of :class:`ReceivedEvent`.
+    r""":class:`AsyncEventSource`, synchronous: an iterator of :class:`ReceivedEvent`.
 
     The same processing model, bounds, options and attributes; ``client``
     is an ``httpx.Client`` (never closed here), ``close()`` closes the
@@ -40,11 +40,29 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
     ``KeyboardInterrupt`` during a read closes the connection (the next
     read reconnects at once).
 
-    Example::
+    Example (the server answers in-process here: a stream, then 204 to end it):
 
-        with EventSource("http://127.0.0.1:8000/ticks", read_timeout=30) as source:
-            for event in source:
-                print(event.event, event.id, event.data)
+    ```py
+    import httpx
+
+    from sse_asgi.client import EventSource
+
+
+    def server(request):
+        if "last-event-id" in request.headers:  # the reconnection
+            return httpx.Response(204)
+        body = b"retry: 0\nid: 1\ndata: one\n\nevent: update\nid: 2\ndata: two\n\n"
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    with EventSource("http://127.0.0.1:8000/ticks", client=client, read_timeout=30) as source:
+        for event in source:
+            print(event.event, event.id, event.data)
+            #> message 1 one
+            #> update 2 two
+    ```
     """
 
     #: The open response, or ``None``.
