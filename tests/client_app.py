@@ -13,7 +13,9 @@ for ``K`` (path, host, method, ``Last-Event-ID``, ``Accept``,
 ``Cookie``, body)
 as JSON, ``/disconnects?key=K`` how many silent responses saw their client
 leave; ``/`` serves the browser tests' page, so the browser's streams are
-same-origin.
+same-origin. With ``&hold=1``, a step that drops its connection does so only
+once ``/release?key=K`` was requested: the test's word that the client has
+handled what came before.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ class Scenario:
     after: Step = field(default_factory=lambda: reply(204, None))
 
 
-PINGS: list[Part] = [0.05, b": ping\n\n"] * 12
+# 1.5 s of pings 0.1 s apart: longer than the test's 1 s read timeout, with
+# a margin a loaded CI machine does not eat.
+PINGS: list[Part] = [0.1, b": ping\n\n"] * 15
 
 
 def gzip(data: bytes) -> bytes:
@@ -284,6 +288,14 @@ class Requests:
 
 
 STATS: dict[str, Requests] = {}
+#: Per key: set by ``/release``, awaited by a held step before it drops its connection.
+RELEASES: dict[str, anyio.Event] = {}
+
+
+def _release_of(key: str) -> anyio.Event:
+    if key not in RELEASES:
+        RELEASES[key] = anyio.Event()
+    return RELEASES[key]
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -298,7 +310,7 @@ async def _send_head(send: Send, status: int, headers: list[tuple[bytes, bytes]]
 
 
 async def _run_step(
-    step: Step, receive: Receive, send: Send, requests: Requests, key: str, n: int
+    step: Step, receive: Receive, send: Send, requests: Requests, key: str, n: int, hold: bool
 ) -> None:
     if not step.head:
         await _wait_for_disconnect(receive, requests)
@@ -313,6 +325,8 @@ async def _run_step(
         else:
             await send({"type": "http.response.body", "body": part, "more_body": True})
     if step.end == "drop":
+        if hold:
+            await _release_of(key).wait()
         raise RuntimeError("the scenario drops the connection here")
     if step.end == "hang":
         await _wait_for_disconnect(receive, requests)
@@ -338,6 +352,11 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if path == "/":
         await _send_head(send, 200, [(b"content-type", b"text/html; charset=utf-8")])
         await send({"type": "http.response.body", "body": PAGE.read_bytes()})
+        return
+    if path == "/release":
+        _release_of(key).set()
+        await _send_head(send, 204, [])
+        await send({"type": "http.response.body", "body": b""})
         return
     if path in ("/stats", "/disconnects"):
         stats = STATS.get(key, Requests())
@@ -381,7 +400,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     # The n-th request for this key and scenario gets step n.
     n = sum(1 for r in requests if r["path"] == path) - 1
     step = scenario.steps[n] if n < len(scenario.steps) else scenario.after
-    await _run_step(step, receive, send, stats, key, n)
+    await _run_step(step, receive, send, stats, key, n, hold=query.get("hold") == "1")
 
 
 # -- for the tests: the server, and what it saw ----------------------------------------------
@@ -394,10 +413,19 @@ def serve(
     return run_server(kind, folder, app="tests.client_app:app")
 
 
-def scenario_url(server: RunningServer, name: str, *, via: str = "scenario") -> tuple[str, str]:
-    """A fresh key's URL for scenario ``name``, and the key."""
+def scenario_url(
+    server: RunningServer, name: str, *, via: str = "scenario", hold: bool = False
+) -> tuple[str, str]:
+    """A fresh key's URL for scenario ``name``, and the key; ``hold``: its drops wait for
+    :func:`release` (``via="scenario"`` only: a redirect does not keep it)."""
     key = uuid.uuid4().hex
-    return f"{server.url}/{via}/{name}?key={key}", key
+    return f"{server.url}/{via}/{name}?key={key}{'&hold=1' if hold else ''}", key
+
+
+def release(server: RunningServer, key: str) -> None:
+    """Let the held responses of ``key`` drop their connection."""
+    with urllib.request.urlopen(f"{server.url}/release?key={key}", timeout=5) as response:
+        assert response.status == 204
 
 
 def server_stats(server: RunningServer, key: str, what: str = "stats") -> Any:

@@ -209,6 +209,25 @@ async def test_replay_is_exact_at_the_history_boundary(make_broadcast: Factory) 
         assert (reset.event, reset.data["reason"]) == ("reset", "expired")
 
 
+async def test_the_position_before_any_event_resumes_like_any_other(
+    make_broadcast: Factory,
+) -> None:
+    """A reset sent before anything was published carries the head before the first
+    event (`<epoch>-0`, on Redis `<epoch>-0-0`): a client resuming from it gets every
+    event of its topics, no reset."""
+    async with make_broadcast() as broadcast:
+        async with broadcast.subscribe("t", last_event_id="from another app") as subscription:
+            [reset] = await take(subscription, 1)
+        assert (reset.event, reset.data["reason"]) == ("reset", "unknown")
+        assert reset.id is not None
+        assert reset.id.endswith("-0")
+        ids = [await broadcast.publish(topic, topic) for topic in ("t", "other", "t")]
+        async with broadcast.subscribe(["t", "empty"], last_event_id=reset.id) as subscription:
+            assert [e.id for e in await take(subscription, 2)] == [ids[0], ids[2]]
+            live = await broadcast.publish("empty", "live")
+            assert [e.id for e in await take(subscription, 1)] == [live]
+
+
 async def test_a_resumer_that_does_not_read_holds_one_page(make_broadcast: Factory) -> None:
     """1,000 retained events of 20 KiB behind a client's id: it holds a page, not the history."""
     async with make_broadcast(history=2000, buffer=256) as broadcast:
@@ -236,12 +255,10 @@ def held(subscription: Subscription) -> int:
 
 async def delivered(broadcast: Broadcast, event_id: str) -> None:
     """Wait until this process has delivered ``event_id`` (Redis's reader has read it)."""
-
-    def there() -> bool:
-        head = broadcast.backend.head()
-        return head is not None and head.key >= key_of(broadcast, event_id)
-
-    await eventually(there)
+    position = broadcast.backend.parse(event_id)
+    assert position is not None
+    with anyio.fail_after(5):
+        await broadcast.backend.delivered(position)
 
 
 async def test_a_page_holds_at_most_256_kib(make_broadcast: Factory) -> None:

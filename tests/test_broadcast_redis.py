@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -18,9 +18,12 @@ import pytest
 from sse_asgi import Broadcast, BroadcastUnavailableError, ServerSentEvent
 
 from . import broadcast_support
-from .broadcast_support import registered, take
+from .broadcast_support import key_of, registered, take
 from .redis_server import RedisServer, redis_server
 from .servers import free_port
+
+if TYPE_CHECKING:
+    from sse_asgi.redis import RedisBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -155,6 +158,139 @@ async def test_flushall(redis: RedisServer, publish_after: bool) -> None:
         assert (reset.event, reset.data["reason"]) == ("reset", "unknown")
 
 
+def hold_reader(backend: Any) -> anyio.Event:
+    """Hold a RedisBackend's reader before its next read of the live stream, until the
+    returned event is set: its head stays where it is."""
+    gate = anyio.Event()
+    follow = backend._follow
+
+    async def gated(reader: Any) -> None:
+        await gate.wait()
+        await follow(reader)
+
+    backend._follow = gated
+    return gate
+
+
+def trace_reads(backend: Any) -> anyio.Event:
+    """An event set once a read of the backend's history has returned."""
+    done = anyio.Event()
+    read = backend.read
+
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        replay = await read(*args, **kwargs)
+        done.set()
+        return replay
+
+    backend.read = traced
+    return done
+
+
+@asynccontextmanager
+async def lagging_worker(
+    server: RedisServer, prefix: str, **options: Any
+) -> AsyncIterator[tuple[Broadcast, RedisBackend, anyio.Event]]:
+    """A worker whose reader has its place -- before any event -- and then is held:
+    yields (broadcast, backend, gate); setting the gate lets the reader go on."""
+    from sse_asgi.redis import RedisBackend
+
+    backend = RedisBackend(server.url, prefix=prefix, **options)
+    gate = hold_reader(backend)
+    async with Broadcast(backend) as broadcast:
+        await backend.ready()
+        yield broadcast, backend, gate
+
+
+@pytest.mark.parametrize("history", [1000, 1])
+async def test_resuming_on_a_worker_whose_reader_lags(redis: RedisServer, history: int) -> None:
+    """A client resumes on worker B after an id from worker A that B's reader has not
+    read yet: it gets what followed its id (or, if that was trimmed, the reset with
+    the newest id), then live events -- never again an event it had."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with (
+        redis_broadcast(redis, prefix=prefix, history=history) as a,
+        lagging_worker(redis, prefix, history=history) as (b, lagging, gate),
+    ):
+        seen = await a.publish("t", "seen")
+        missed = [await a.publish("t", n) for n in range(2)]
+        read_done = trace_reads(lagging)
+        events: list[ServerSentEvent] = []
+        subscription = b.subscribe("t", last_event_id=seen)
+        async with subscription, anyio.create_task_group() as tg:
+
+            async def consume() -> None:
+                events.extend(await take(subscription, 3 if history > 1 else 2, within=10))
+
+            tg.start_soon(consume)
+            await read_done.wait()  # it read the history while B's head was before `seen`
+            head = lagging.head()
+            assert head is not None
+            assert head.key < key_of(b, seen)
+            gate.set()
+            later = await a.publish("t", "later")
+    if history > 1:
+        assert [e.id for e in events] == [*missed, later]
+    else:  # `missed[0]` was trimmed
+        reset, live = events
+        assert (reset.event, reset.data["reason"]) == ("reset", "expired")
+        assert (reset.id, live.id) == (missed[-1], later)
+
+
+async def test_a_resumer_waiting_for_a_lagging_reader_learns_of_lost_data(
+    redis: RedisServer,
+) -> None:
+    """Redis loses its data while a resumer waits for its worker's reader: it gets the
+    page it had read, then the reset."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with (
+        redis_broadcast(redis, prefix=prefix) as a,
+        lagging_worker(redis, prefix, block=0.2) as (b, lagging, gate),
+    ):
+        seen = await a.publish("t", "seen")
+        missed = await a.publish("t", "missed")
+        read_done = trace_reads(lagging)
+        events: list[ServerSentEvent] = []
+        subscription = b.subscribe("t", last_event_id=seen)
+        async with subscription, anyio.create_task_group() as tg:
+
+            async def consume() -> None:
+                events.extend(await take(subscription, 2, within=10))
+
+            tg.start_soon(consume)
+            await read_done.wait()
+            await redis_command(redis, "FLUSHALL")
+            gate.set()
+        assert events[0].id == missed
+        assert (events[1].event, events[1].data["reason"]) == ("reset", "unknown")
+
+
+async def test_a_resumer_waiting_for_a_lagging_reader_ends_with_the_broadcast(
+    redis: RedisServer,
+) -> None:
+    """The broadcast closes while a resumer waits for its held reader: its stream ends."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with (
+        redis_broadcast(redis, prefix=prefix) as a,
+        lagging_worker(redis, prefix) as (b, lagging, _),
+    ):
+        seen = await a.publish("t", "seen")
+        await a.publish("t", "missed")
+        read_done = trace_reads(lagging)
+        subscription = b.subscribe("t", last_event_id=seen)
+        async with subscription, anyio.create_task_group() as tg:
+            events: list[ServerSentEvent] = []
+
+            async def consume() -> None:
+                with anyio.fail_after(10):
+                    events.extend([event async for event in subscription])
+
+            tg.start_soon(consume)
+            await read_done.wait()
+            await b.aclose()  # its reader still held
+        assert events == []
+        assert registered(b) == 0
+
+
 @pytest.mark.parametrize("history", [1000, 10])
 async def test_a_reader_behind_the_live_streams_trim_catches_up(
     redis: RedisServer, history: int
@@ -163,19 +299,12 @@ async def test_a_reader_behind_the_live_streams_trim_catches_up(
     the topic streams -- or, if those lost events too, get a reset. Never a silent gap."""
     from sse_asgi.redis import RedisBackend
 
-    gate = anyio.Event()
     async with redis_broadcast(redis, live_backlog=5, history=history) as broadcast:
         backend = broadcast.backend
         assert isinstance(backend, RedisBackend)
         async with broadcast.subscribe("t") as live, broadcast.subscribe("other") as other:
             # Hold the reader between two reads (it is blocked in one now).
-            follow = backend._follow
-
-            async def gated(reader: Any) -> None:
-                await gate.wait()
-                await follow(reader)
-
-            backend._follow = gated  # type: ignore[method-assign]
+            gate = hold_reader(backend)
             await redis_command(
                 redis, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"
             )  # the reader reconnects
@@ -356,3 +485,46 @@ def test_invalid_redis_options() -> None:
     ):
         with pytest.raises(ValueError, match=next(iter(options))):
             RedisBackend(**options)  # type: ignore[arg-type]
+
+
+async def test_a_subscriber_after_a_publish_waits_for_the_reader_to_pass_it(
+    redis: RedisServer,
+) -> None:
+    """This worker published an event its held reader has not read: a fresh subscriber
+    starts once the reader has passed it, and gets only what comes after."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with lagging_worker(redis, prefix) as (broadcast, lagging, gate):
+        before = await broadcast.publish("t", "before")
+        head = lagging.head()
+        assert head is not None
+        assert head.key < key_of(broadcast, before)
+        subscription = broadcast.subscribe("t")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(subscription.__aenter__)
+            await anyio.sleep(0.05)
+            assert registered(broadcast) == 0  # it waits for the reader
+            gate.set()
+        after = await broadcast.publish("t", "after")
+        [event] = await take(subscription, 1)
+        await subscription.aclose()
+    assert event.id == after
+
+
+async def test_a_subscriber_does_not_wait_long_for_a_stuck_reader(
+    redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader cannot pass what this worker published (held here; cut off from
+    Redis in life): a fresh subscriber starts anyway after CATCH_UP_WAIT seconds, at
+    the head -- it may also get the events published just before it came."""
+    from sse_asgi.broadcast import _redis
+
+    monkeypatch.setattr(_redis, "CATCH_UP_WAIT", 0.2)
+    prefix = f"t-{uuid.uuid4().hex[:8]}:"
+    async with lagging_worker(redis, prefix) as (broadcast, _, gate):
+        before = await broadcast.publish("t", "before")
+        with anyio.fail_after(2):
+            async with broadcast.subscribe("t") as subscription:
+                gate.set()
+                after = await broadcast.publish("t", "after")
+                events = await take(subscription, 2)
+    assert [e.id for e in events] == [before, after]

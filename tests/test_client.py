@@ -407,9 +407,9 @@ def test_read_timeout_reconnects_a_silent_connection(
 def test_keep_alive_comments_count_as_activity(
     server: RunningServer, flavor: str, delays: list[float]
 ) -> None:
-    # 0.6 s of pings, 50 ms apart, then an event: a 0.3 s read timeout never fires.
+    # 1.5 s of pings, 0.1 s apart, then an event: a 1 s read timeout never fires.
     url, key = scenario_url(server, "pinging")
-    run = consume(flavor, url, read_timeout=0.3)
+    run = consume(flavor, url, read_timeout=1.0)
     assert [e.data for e in run.events] == ["early", "late"]
     assert last_event_ids(server, key) == [None, None]  # one stream, then the 204
 

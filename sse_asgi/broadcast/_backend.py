@@ -220,8 +220,26 @@ class BroadcastBackend(ABC):
     async def ready(self) -> None:  # noqa: B027 - optional hook
         """Return once :meth:`head` is known; a subscriber awaits it before registering.
 
+        A shared backend whose head lags behind what this process published
+        (its reader has not read it yet) should also wait, briefly, for the
+        head to pass that: a subscriber that comes after a ``publish`` returned
+        starts after that event.
+
         Raise :class:`~sse_asgi.BroadcastUnavailableError` if it cannot be
         known now (a shared store that cannot be reached).
+        """
+
+    async def delivered(self, position: Position) -> None:  # noqa: B027 - optional hook
+        """Return once :meth:`head` is at or past ``position``, a position :meth:`read` returned.
+
+        A subscriber that has read the history up to ``position`` awaits it
+        before it goes live: live events continue from the head, and a
+        shared backend's head may still be behind what Redis (say) answered
+        -- the client's id came from another worker, or this process's
+        reader lags -- so going live there would send the client events it
+        already had. Also returns if the backend's epoch changed (it called
+        ``resync``) or it is closed. The default returns at once: right for a
+        backend whose head is never behind its reads, as in memory.
         """
 
     @abstractmethod

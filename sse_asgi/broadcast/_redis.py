@@ -33,7 +33,7 @@ from .._json import dumps
 from ._backend import BroadcastBackend, Entry, Listener, Lost, Position, Replay
 from ._errors import BroadcastClosedError, BroadcastUnavailableError
 from ._front import Broadcast, Overflow
-from ._ids import death_bucket, is_epoch, new_epoch, parse_counter
+from ._ids import death_bucket, is_epoch, new_epoch, parse_counter, same_epoch
 from ._redis_scripts import DELETE, PUBLISH, READ
 
 __all__ = ["RedisBackend", "RedisBroadcast"]
@@ -43,6 +43,9 @@ logger = logging.getLogger("sse_asgi")
 _FAILURES = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 _MAX_ID_PART = 2**64 - 1  # a stream id is two unsigned 64-bit numbers
 _RETRIED = [redis_errors.ConnectionError, redis_errors.TimeoutError]
+# Seconds a new subscriber waits at most for the reader to pass what this
+# process published before it came (see RedisBackend.ready).
+CATCH_UP_WAIT = 1.0
 _LIVE_FIELDS = ("epoch", "previous_id", "topic")  # besides the event's, in the live stream
 
 
@@ -139,6 +142,9 @@ class RedisBackend(BroadcastBackend):
         self._last: str | None = None
         self._cursor = "0-0"
         self._failure: Exception | None = None  # the reader's, until it has its place
+        # The newest id a publish from this process returned: a subscriber
+        # that comes after it starts after it (see ready()).
+        self._published: Position | None = None
         self._changed: anyio.Event | None = None  # set (and replaced) when either changes
         self._closed = False
 
@@ -170,6 +176,25 @@ class RedisBackend(BroadcastBackend):
                 raise BroadcastUnavailableError(
                     f"cannot reach Redis at {self.url}: {self._failure}"
                 )
+            assert self._changed is not None, "start() first"
+            await self._changed.wait()
+        published = self._published
+        if published is not None:
+            # What this process published before this subscriber came is not
+            # for it: wait for the reader to pass it (it usually has), but not
+            # for long -- a reader cut off from Redis must not hold up a
+            # subscriber, which then may also get those few earlier events.
+            with anyio.move_on_after(CATCH_UP_WAIT):
+                await self.delivered(published)
+
+    async def delivered(self, position: Position) -> None:
+        # Woken after each batch the reader takes from the live stream, and
+        # when the epoch changes (its subscribers were told to resync).
+        epoch = position.id.partition("-")[0]
+        while not self._closed:
+            last = self._last
+            if last is not None and (self._epoch != epoch or _key(last) >= position.key):
+                return
             assert self._changed is not None, "start() first"
             await self._changed.wait()
 
@@ -239,7 +264,11 @@ class RedisBackend(BroadcastBackend):
             raise BroadcastUnavailableError(
                 f"cannot publish to Redis at {self.url}: {exc}"
             ) from exc
-        return f"{_text(epoch)}-{_text(raw_id)}"
+        position = _position(_text(epoch), _text(raw_id))
+        last = self._published
+        if last is None or not same_epoch(last.id, position.id) or last.key < position.key:
+            self._published = position
+        return position.id
 
     async def read(
         self,
@@ -357,7 +386,7 @@ class RedisBackend(BroadcastBackend):
             self._listener.resync()
             if first:
                 self._failure = None
-                self._signal()
+            self._signal()  # for ready(), and delivered() of the old epoch
 
     async def _follow(self, reader: Redis) -> None:
         while True:
@@ -370,6 +399,7 @@ class RedisBackend(BroadcastBackend):
             for entries in _stream_entries(response):
                 for raw_id, fields in entries:
                     self._accept(_text(raw_id), fields)
+            self._signal()  # the head moved: for delivered()
 
     def _accept(self, raw_id: str, fields: Mapping[Any, Any]) -> None:
         """One entry of the live stream: the next position; an event, if anyone here wants it."""

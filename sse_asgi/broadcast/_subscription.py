@@ -338,13 +338,18 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             if self._state is _BEHIND:
                 self._fail(exc)
             return
+        if replay.complete:
+            # Live events continue from what this process has delivered. A
+            # shared backend's reader may not be there yet -- not even at
+            # `after`, if the client's id came from another worker: going live
+            # at its head would send again what the client had. So wait for it.
+            await broadcast.backend.delivered(replay.position)
         if self._state is not _BEHIND or serial != self._serial:
             return  # ended meanwhile, or superseded
         position, entries = replay.position, replay.entries
         if replay.complete:
-            # Live events continue from what this process has delivered: if a
-            # shared backend's reader is not there yet, it will deliver the
-            # rest, so the page stops where it is.
+            # Still behind (a backend whose delivered() does not wait): the
+            # page stops at the head; its reader delivers the rest.
             head = broadcast.backend.head()
             if head is not None and head.key < position.key and same_epoch(head.id, position.id):
                 position = head

@@ -9,18 +9,27 @@ server must see the same requests from both: paths (where a redirect's
 reconnections go), ``Last-Event-ID`` headers, ``Accept``, ``Cache-Control``
 and ``Pragma``. The browser is the judge: these scenarios are how the
 client's rules (such as "a charset other than utf-8 fails") were settled.
+
+A connection that breaks right after the bytes of an event is not compared:
+the spec has the event dispatched (lines are processed as they are received;
+a network error then reestablishes the connection), and our client does so,
+but Chromium drops the bytes when they reach its EventSource together with
+the error -- under load, now and then, so that it neither dispatches the
+event nor takes its ``id`` and ``retry``. (``test_client.py`` checks our
+client on that case, against the spec.) Those scenarios break the connection
+once the client has dispatched what came before it (``HELD``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from sse_asgi import SSEError
 from sse_asgi.client import EventSource
-from tests.client_app import EVENT_TYPES, requests_seen, scenario_url, serve
+from tests.client_app import EVENT_TYPES, release, requests_seen, scenario_url, serve
 from tests.servers import RunningServer
 
 if TYPE_CHECKING:
@@ -59,6 +68,10 @@ SCENARIOS = [
     ("control_id", "scenario", "failed"),  # the browser's header: the server answers 400
 ]
 
+#: Scenarios whose connection breaks mid-stream, held until the client has
+#: dispatched this many events (then released).
+HELD = {"drop": 1}
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
@@ -74,9 +87,19 @@ def requests(server: RunningServer, key: str) -> list[tuple[Any, ...]]:
     ]
 
 
-def in_browser(page: Page, url: str) -> tuple[list[tuple[str, str, str]], int]:
-    """The browser's events and how many times it opened, once it closed for good."""
+def in_browser(
+    page: Page, url: str, release_after: tuple[int, Callable[[], None]] | None = None
+) -> tuple[list[tuple[str, str, str]], int]:
+    """The browser's events and how many times it opened, once it closed for good;
+    ``release_after``: after that many events (or once closed), call that."""
     page.evaluate("([n, u, l]) => openSource(n, u, l)", ["s", url, EVENT_TYPES])
+    if release_after is not None:
+        count, release_now = release_after
+        page.wait_for_function(
+            f"() => window.sources.s.events.length >= {count}"
+            f" || window.sources.s.es.readyState === {CLOSED}"
+        )
+        release_now()
     page.wait_for_function(f"() => window.sources.s.es.readyState === {CLOSED}")
     got = cast(
         "dict[str, Any]",
@@ -88,12 +111,16 @@ def in_browser(page: Page, url: str) -> tuple[list[tuple[str, str, str]], int]:
     return [(e[0], e[1], e[2]) for e in got["events"]], int(got["opens"])
 
 
-def with_client(url: str) -> tuple[list[tuple[str, str, str]], str]:
+def with_client(
+    url: str, release_after: tuple[int, Callable[[], None]] | None = None
+) -> tuple[list[tuple[str, str, str]], str]:
     events = []
     try:
         with EventSource(url, max_attempts=3) as source:
             for e in source:
                 events.append((e.event, e.data, e.id))
+                if release_after is not None and len(events) == release_after[0]:
+                    release_after[1]()
     except SSEError:  # EventSourceError, or LastEventIdError when reconnecting
         return events, "failed"
     return events, "ended"
@@ -103,10 +130,17 @@ def with_client(url: str) -> tuple[list[tuple[str, str, str]], str]:
 def test_client_and_chromium_agree(
     page: Page, server: RunningServer, scenario: str, via: str, outcome: str
 ) -> None:
-    browser_url, browser_key = scenario_url(server, scenario, via=via)
-    client_url, client_key = scenario_url(server, scenario, via=via)
-    browser_events, opens = in_browser(page, browser_url.removeprefix(server.url))
-    client_events, client_outcome = with_client(client_url)
+    hold = scenario in HELD
+    browser_url, browser_key = scenario_url(server, scenario, via=via, hold=hold)
+    client_url, client_key = scenario_url(server, scenario, via=via, hold=hold)
+    browser_events, opens = in_browser(
+        page,
+        browser_url.removeprefix(server.url),
+        (HELD[scenario], lambda: release(server, browser_key)) if hold else None,
+    )
+    client_events, client_outcome = with_client(
+        client_url, (HELD[scenario], lambda: release(server, client_key)) if hold else None
+    )
 
     assert client_events == browser_events
     assert requests(server, client_key) == requests(server, browser_key)
