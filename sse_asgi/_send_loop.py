@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from anyio.lowlevel import RunVar, checkpoint
+from anyio.lowlevel import checkpoint
 
 from ._anyio_driver import AnyioDriver
 from ._asyncio_driver import AsyncioDriver
@@ -53,8 +53,8 @@ from ._eventloop import running_asyncio_loop
 from ._iterate import aclose_iterator
 from ._options import StreamSettings
 from ._shutdown import shutdown
+from ._suspension import first_step, resume
 from ._timing_policy import (
-    FAIRNESS_INTERVAL,
     FINAL_SEND_TIMEOUT,
     Due,
     StreamTiming,
@@ -67,11 +67,6 @@ __all__ = ["End", "SendLoop"]
 logger = logging.getLogger("sse_asgi")
 
 _monotonic = time.monotonic
-
-# Per event loop, the id of the pump that sent last. A pump that finds another
-# pump's id there was suspended since its previous send -- other tasks ran --
-# so it owes the loop no extra yield (see _pump).
-_LAST_PUMP: RunVar[list[int]] = RunVar("sse_asgi_last_pump")
 
 
 class End(enum.Enum):
@@ -206,18 +201,27 @@ class SendLoop:
             self._driver = None  # the driver refers to this loop: no cycle left behind
 
     async def _pump(self) -> None:
-        """Pull, encode, send: one ``send`` per event (coalescing: one per batch)."""
+        """Pull, encode, send: one ``send`` per event (coalescing: one per batch).
+
+        Each await of the iterator and of ``send`` notes whether it suspended
+        the pump (``_suspension``): if neither did for ``FAIRNESS_INTERVAL``,
+        the pump yields once so that other connections run (the timing
+        policy's ``must_yield``). A pump that was suspended anyway -- its
+        iterator waited for an item -- never yields on top of that.
+        """
         next_item = self._iterator.__anext__
         encode = self._settings.encode_item
         send = self._send
         timing = self.timing
         batch = self._batch if self._settings.coalesce is not None else None
         monotonic = _monotonic
-        last_pump, me = _last_pump(), id(self)
-        fair_at = monotonic() + FAIRNESS_INTERVAL
         while True:
             try:
-                body = encode(await next_item())
+                step, item = first_step(next_item())
+                if step is not None:
+                    item = await resume(step, item)
+                    timing.resumed(monotonic())
+                body = encode(item)
             except StopAsyncIteration:
                 return
             except Exception as exc:
@@ -235,21 +239,18 @@ class SendLoop:
                 await self._send_headers()
             timing.send_started = now = monotonic()
             try:
-                await send({"type": "http.response.body", "body": body, "more_body": True})
+                step, _ = first_step(
+                    send({"type": "http.response.body", "body": body, "more_body": True})
+                )
+                if step is not None:
+                    await resume(step, _)
+                    timing.resumed(monotonic())
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
                 return
             timing.send_started = None
             timing.last_send = now
-            # Fairness: yield at least every FAIRNESS_INTERVAL, counted from the
-            # last time other tasks ran -- which they did, if another pump sent
-            # since this one did (then this one was suspended, in the iterator
-            # or in send, and owes no extra yield).
-            if True:
-                last_pump[0] = me
-                fair_at = now + FAIRNESS_INTERVAL
-            elif now >= fair_at:
-                fair_at = now + FAIRNESS_INTERVAL
+            if timing.must_yield(now):
                 await checkpoint()
 
     def _gather(self, body: bytes) -> bool:
@@ -450,12 +451,3 @@ def _driver_for(stream: SendLoop, receive: Receive) -> Driver:
     if loop is not None:
         return AsyncioDriver(stream, receive, loop)
     return AnyioDriver(stream, receive)
-
-
-def _last_pump() -> list[int]:
-    """This event loop's cell holding the id of the pump that sent last."""
-    cell = _LAST_PUMP.get(None)
-    if cell is None:
-        cell = [0]
-        _LAST_PUMP.set(cell)
-    return cell

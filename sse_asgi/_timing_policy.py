@@ -30,8 +30,13 @@ And two more, for the end of the stream and for other streams:
   a send timeout, or once the iterator is done, the last bytes wait for the
   server to take them -- with no deadline (the client reads again, or
   leaves), until shutdown cuts it to :data:`FINAL_SEND_TIMEOUT`.
-- **fairness**: the pump lets other tasks run at least every
-  :data:`FAIRNESS_INTERVAL` s, counted from the last time it let them.
+- **fairness** (:meth:`~StreamTiming.must_yield`): the pump lets other
+  tasks run at least every :data:`FAIRNESS_INTERVAL` s, counted from the
+  last time they ran -- the pump's last explicit yield, or the last time it
+  was suspended anyway, awaiting the iterator or ``send``
+  (:meth:`~StreamTiming.resumed`). A stream whose iterator waits for each
+  item (a broadcast subscription) thus never yields on top of that; only a
+  busy one, whose iterator and server never make it wait, does.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class StreamTiming:
 
     __slots__ = (
         "batch_due",
+        "fair_until",
         "headers_sent",
         "last_send",
         "send_started",
@@ -112,6 +118,8 @@ class StreamTiming:
         self.last_send = now
         #: When the batch being gathered must be sent; None without a batch.
         self.batch_due: float | None = None
+        #: Until when the pump may run on without letting other tasks run.
+        self.fair_until = now + FAIRNESS_INTERVAL
 
     # -- facts with a rule attached ------------------------------------------------------
 
@@ -125,7 +133,22 @@ class StreamTiming:
         """Whether a batch of ``size`` bytes must be sent now, without waiting for the timer."""
         return size >= COALESCE_MAX_BYTES or (self.batch_due is not None and now >= self.batch_due)
 
+    def resumed(self, now: float) -> None:
+        """The pump was suspended (other tasks ran) and resumed at ``now``: fairness restarts."""
+        self.fair_until = now + FAIRNESS_INTERVAL
+
     # -- decisions -----------------------------------------------------------------------
+
+    def must_yield(self, now: float) -> bool:
+        """Whether the pump must let other tasks run now (it then does, at once).
+
+        True once it has run :data:`FAIRNESS_INTERVAL` s since other tasks
+        last ran (:meth:`resumed`, or the last True answer); asked once per send.
+        """
+        if now < self.fair_until:
+            return False
+        self.fair_until = now + FAIRNESS_INTERVAL
+        return True
 
     def next_due(self, now: float) -> float:
         """When the timer must next wake: a time on ``now``'s clock, or ``inf`` for never."""

@@ -4,6 +4,7 @@ grace, coalescing, shutdown and fairness."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from sse_asgi import (
@@ -21,6 +23,8 @@ from sse_asgi import (
     ServerSentEvent,
     close_all_streams,
 )
+from sse_asgi._options import StreamOptions
+from sse_asgi._timing_policy import FAIRNESS_INTERVAL
 from sse_asgi.testing import connect
 
 from .asgi_fakes import FakeClient, app_for, counting, http_scope, idle_after, run_response
@@ -590,24 +594,39 @@ async def test_a_generator_that_swallows_cancellation_is_still_stopped() -> None
 # -- fairness ------------------------------------------------------------------------------
 
 
-async def test_streams_whose_iterators_suspend_owe_the_loop_no_extra_yield(
-    monkeypatch: pytest.MonkeyPatch, anyio_backend: str
-) -> None:
-    """Fan-out: each event wakes every stream's iterator. A stream that was suspended
-    since its last send lets the others run already: no yield of its own after the send
-    (one task step per delivery, not two), however long ago it last yielded."""
+@pytest.fixture
+def yields(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pump's fairness yields, each as the (fake) time it happened at.
+
+    The send loop's clock is a fake one that moves 1 ms each time it is read,
+    so that a pump that never suspends reaches the fairness interval after a
+    known number of events, whatever the machine's speed.
+    """
     from sse_asgi import _send_loop
 
-    monkeypatch.setattr(_send_loop, "FAIRNESS_INTERVAL", 0.0)  # every send "due" a yield
-    yields = 0
-    checkpoint = _send_loop.checkpoint
+    clock = [0.0]
+
+    def fake_monotonic() -> float:
+        clock[0] += 0.001
+        return clock[0]
+
+    at: list[float] = []
 
     async def counted_checkpoint() -> None:
-        nonlocal yields
-        yields += 1
-        await checkpoint()
+        at.append(clock[0])
+        await anyio.lowlevel.checkpoint()
 
+    monkeypatch.setattr(_send_loop, "_monotonic", fake_monotonic)
     monkeypatch.setattr(_send_loop, "checkpoint", counted_checkpoint)
+    return at
+
+
+async def test_streams_whose_iterators_suspend_owe_the_loop_no_extra_yield(
+    yields: list[float],
+) -> None:
+    """Fan-out: each event wakes every stream's iterator. A stream suspended in its
+    iterator let the others run already: no yield of its own after the send (one task
+    step per delivery, not two), however long ago it last yielded."""
     ticks = [anyio.Event() for _ in range(50)]
 
     async def fed() -> AsyncIterator[int]:
@@ -616,21 +635,36 @@ async def test_streams_whose_iterators_suspend_owe_the_loop_no_extra_yield(
             yield n
 
     clients = [FakeClient() for _ in range(3)]
+    options: StreamOptions = {"ping_interval": None, "send_timeout": None}
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             for client in clients:
-                tg.start_soon(run_response, EventSourceResponse(fed()), client)
+                tg.start_soon(run_response, EventSourceResponse(fed(), **options), client)
             for n, tick in enumerate(ticks):
                 tick.set()
                 for client in clients:
                     await client.wait_for(lambda c=client, n=n: len(c.events) == n + 1)  # type: ignore[misc]
     assert all(len(client.events) == len(ticks) for client in clients)
-    # One yield per delivery before (150 here). Now none, but where the stream that sent
-    # last in a round also sends first in the next (trio shuffles its run queue): it
-    # cannot tell its own wait from no wait, and yields to be safe.
-    if anyio_backend == "asyncio":
-        assert yields == 0
-    assert yields <= len(ticks)
+    # Each delivery reads the fake clock a few times: 150 deliveries span far more
+    # than FAIRNESS_INTERVAL, yet the suspension before each one restarted the count.
+    assert yields == []
+
+
+async def test_a_busy_stream_yields_every_fairness_interval(yields: list[float]) -> None:
+    """An iterator and a send that never suspend: the pump itself yields, at least every
+    FAIRNESS_INTERVAL of the send loop's clock, and no more often than that."""
+    client = FakeClient()
+    stream = EventSourceResponse(busy(), ping_interval=None, send_timeout=None)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_response, stream, client)
+            await client.wait_for(lambda: len(yields) >= 20)
+            client.disconnected.set()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(yields)]
+    # The clock moves 1 ms per read, a few reads per event: a gap is the interval,
+    # give or take the reads of one event.
+    assert all(FAIRNESS_INTERVAL - 1e-9 <= gap <= FAIRNESS_INTERVAL + 0.0035 for gap in gaps), gaps
+    assert len(client.events) >= len(yields)
 
 
 async def busy() -> AsyncIterator[int]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sse_asgi._timing_policy import (
     COALESCE_MAX_BYTES,
+    FAIRNESS_INTERVAL,
     FINAL_SEND_TIMEOUT,
     Due,
     StreamTiming,
@@ -187,3 +188,41 @@ def test_batch_started_needs_coalescing_or_sends_at_once(coalesce: float | None)
     else:
         t.batch_started(100.0)
         assert t.due(100.0) is Due.FLUSH  # coalesce=0: no event waits at all
+
+
+# -- fairness ------------------------------------------------------------------------------
+
+
+def test_a_pump_that_never_suspends_yields_every_fairness_interval() -> None:
+    t = timing(100.0)
+    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL / 2)
+    assert t.must_yield(100.0 + FAIRNESS_INTERVAL)
+    # Counted again from that yield, not from the start.
+    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL * 1.5)
+    assert t.must_yield(100.0 + FAIRNESS_INTERVAL * 2)
+
+
+def test_a_suspension_restarts_the_fairness_count() -> None:
+    t = timing(100.0)
+    t.resumed(100.0 + FAIRNESS_INTERVAL * 10)  # the iterator waited: other tasks ran
+    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL * 10.5)
+    assert t.must_yield(100.0 + FAIRNESS_INTERVAL * 11)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 0.01)), max_size=50))
+def test_never_more_than_a_fairness_interval_without_other_tasks_running(
+    steps: list[tuple[bool, float]],
+) -> None:
+    """Whatever the sequence of sends (each after ``elapsed`` s, suspended or not), the
+    time since other tasks last ran never exceeds the interval at a send that yields not."""
+    now = 100.0
+    t = timing(now)
+    others_ran = now
+    for suspended, elapsed in steps:
+        now += elapsed
+        if suspended:
+            t.resumed(now)
+            others_ran = now
+        if t.must_yield(now):
+            others_ran = now
+        assert now - others_ran < FAIRNESS_INTERVAL
