@@ -3,10 +3,8 @@
 A driver runs what a stream needs besides its pump: a *watcher* that waits on
 ``receive()`` for ``http.disconnect``, and one *timer* armed for what the
 timing policy says is due next. The send loop uses it as an async context
-manager around its pump::
-
-    async with driver:  # the watcher and the timer run; cancel() ends the body
-        await pump()
+manager around its pump (``async with driver: await pump()``): the watcher
+and the timer run while the body does, and ``cancel()`` ends the body.
 
 Two implementations, as anyio has one backend class per event loop:
 :class:`~sse_asgi._asyncio_driver.AsyncioDriver` (uvicorn, hypercorn,

@@ -1,7 +1,8 @@
 """What every send-loop driver does, as tests each driver's module runs with its own driver.
 
-A driver module's tests import these and define the ``make_driver`` fixture:
-a factory ``(stream, receive) -> Driver`` on the running loop. The stream is
+A driver module's tests subclass :class:`DriverContract` and define the
+``make_driver`` fixture: a factory ``(stream, receive) -> Driver`` on the
+running loop. The stream is
 a :class:`FakeStream`: the timing policy with real options, and a record of
 what the driver called.
 """
@@ -89,129 +90,127 @@ def messages() -> Iterator[Messages]:
 QUIET = {"ping_interval": None, "send_timeout": None, "first_event_grace": 0}
 
 
-async def test_the_watcher_reads_until_the_client_leaves(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(**QUIET)
-    stream.timing.headers_sent = True
-    with anyio.fail_after(5):
-        async with make_driver(stream, messages.receive):
-            messages.put({"type": "http.request", "body": b"", "more_body": False})
-            messages.put({"type": "http.disconnect"})
-            while len(stream.messages) < 2:
+class DriverContract:
+    """The contract's tests: a driver module's test class inherits them, beside its own
+    ``make_driver`` fixture (``class TestDriverContract(DriverContract): ...``)."""
+
+    async def test_the_watcher_reads_until_the_client_leaves(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        stream.timing.headers_sent = True
+        with anyio.fail_after(5):
+            async with make_driver(stream, messages.receive):
+                messages.put({"type": "http.request", "body": b"", "more_body": False})
+                messages.put({"type": "http.disconnect"})
+                while len(stream.messages) < 2:
+                    await stream.called.wait()
+                await anyio.sleep(0.05)  # nothing more is read after the disconnect
+        assert stream.messages == ["http.request", "http.disconnect"]
+        assert stream.receive_errors == 0
+
+    async def test_a_failing_receive_is_reported_once(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+
+        async def receive() -> ReceiveMessage:
+            raise RuntimeError("the server broke")
+
+        with anyio.fail_after(5):
+            async with make_driver(stream, receive):
                 await stream.called.wait()
-            await anyio.sleep(0.05)  # nothing more is read after the disconnect
-    assert stream.messages == ["http.request", "http.disconnect"]
-    assert stream.receive_errors == 0
+        assert stream.receive_errors == 1
 
+    async def test_the_timer_fires_when_the_policy_says_and_not_before(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(ping_interval=None, send_timeout=None)
+        started = time.monotonic()
+        with anyio.fail_after(5):
+            async with make_driver(stream, messages.receive):
+                await stream.fired.wait()
+                fired_after = time.monotonic() - started
+                await anyio.sleep(0.2)  # nothing else is due: no more calls
+        assert stream.timer_calls == [Due.HEADERS]
+        assert fired_after >= 0.5  # first_event_grace
 
-async def test_a_failing_receive_is_reported_once(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(**QUIET)
+    async def test_rescheduling_brings_an_earlier_due_time_forward(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(ping_interval=None, send_timeout=None, coalesce=0.05)
+        stream.timing.headers_sent = True
+        driver = make_driver(stream, messages.receive)
+        with anyio.fail_after(5):
+            async with driver:
+                await anyio.sleep(0.05)  # the timer sleeps for good: nothing is due
+                stream.timing.batch_started(time.monotonic())
+                driver.reschedule()
+                await stream.fired.wait()
+        assert stream.timer_calls == [Due.FLUSH]
 
-    async def receive() -> ReceiveMessage:
-        raise RuntimeError("the server broke")
+    async def test_cancel_ends_the_body_and_is_swallowed(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        driver = make_driver(stream, messages.receive)
+        reached = False
+        with anyio.fail_after(5):
+            async with driver:
+                stream.ending = True
+                driver.cancel()
+                await anyio.sleep_forever()
+                reached = True
+        assert not reached
 
-    with anyio.fail_after(5):
-        async with make_driver(stream, receive):
-            await stream.called.wait()
-    assert stream.receive_errors == 1
+    async def test_a_stream_ending_before_it_starts_is_cancelled_at_once(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        driver = make_driver(stream, messages.receive)
+        stream.ending = True
+        driver.cancel()  # before __aenter__: nothing to cancel yet
+        with anyio.fail_after(5):
+            async with driver:
+                await anyio.sleep_forever()
 
+    async def test_other_exceptions_pass_through(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        with anyio.fail_after(5), pytest.raises(LookupError, match="the pump's"):
+            async with make_driver(stream, messages.receive):
+                raise LookupError("the pump's")
 
-async def test_the_timer_fires_when_the_policy_says_and_not_before(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(ping_interval=None, send_timeout=None)
-    started = time.monotonic()
-    with anyio.fail_after(5):
-        async with make_driver(stream, messages.receive):
-            await stream.fired.wait()
-            fired_after = time.monotonic() - started
-            await anyio.sleep(0.2)  # nothing else is due: no more calls
-    assert stream.timer_calls == [Due.HEADERS]
-    assert fired_after >= 0.5  # first_event_grace
+    async def test_an_outer_cancellation_is_not_swallowed(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        after = False
+        with anyio.CancelScope() as outer:
+            async with make_driver(stream, messages.receive):
+                outer.cancel()  # the server cancelling the app, say
+                await anyio.sleep_forever()
+            after = True
+        assert outer.cancelled_caught
+        assert not after
 
+    async def test_a_timer_action_in_progress_is_stopped_with_the_body(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(ping_interval=None, send_timeout=None, first_event_grace=0.01)
+        blocked = anyio.Event()
+        finished: list[str] = []
 
-async def test_rescheduling_brings_an_earlier_due_time_forward(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(ping_interval=None, send_timeout=None, coalesce=0.05)
-    stream.timing.headers_sent = True
-    driver = make_driver(stream, messages.receive)
-    with anyio.fail_after(5):
-        async with driver:
-            await anyio.sleep(0.05)  # the timer sleeps for good: nothing is due
-            stream.timing.batch_started(time.monotonic())
-            driver.reschedule()
-            await stream.fired.wait()
-    assert stream.timer_calls == [Due.FLUSH]
+        async def slow_timer() -> None:
+            blocked.set()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                finished.append("stopped")
 
-
-async def test_cancel_ends_the_body_and_is_swallowed(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(**QUIET)
-    driver = make_driver(stream, messages.receive)
-    reached = False
-    with anyio.fail_after(5):
-        async with driver:
-            stream.ending = True
-            driver.cancel()
-            await anyio.sleep_forever()
-            reached = True
-    assert not reached
-
-
-async def test_a_stream_ending_before_it_starts_is_cancelled_at_once(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(**QUIET)
-    driver = make_driver(stream, messages.receive)
-    stream.ending = True
-    driver.cancel()  # before __aenter__: nothing to cancel yet
-    with anyio.fail_after(5):
-        async with driver:
-            await anyio.sleep_forever()
-
-
-async def test_other_exceptions_pass_through(make_driver: MakeDriver, messages: Messages) -> None:
-    stream = FakeStream(**QUIET)
-    with anyio.fail_after(5), pytest.raises(LookupError, match="the pump's"):
-        async with make_driver(stream, messages.receive):
-            raise LookupError("the pump's")
-
-
-async def test_an_outer_cancellation_is_not_swallowed(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(**QUIET)
-    after = False
-    with anyio.CancelScope() as outer:
-        async with make_driver(stream, messages.receive):
-            outer.cancel()  # the server cancelling the app, say
-            await anyio.sleep_forever()
-        after = True
-    assert outer.cancelled_caught
-    assert not after
-
-
-async def test_a_timer_action_in_progress_is_stopped_with_the_body(
-    make_driver: MakeDriver, messages: Messages
-) -> None:
-    stream = FakeStream(ping_interval=None, send_timeout=None, first_event_grace=0.01)
-    blocked = anyio.Event()
-    finished: list[str] = []
-
-    async def slow_timer() -> None:
-        blocked.set()
-        try:
-            await anyio.sleep_forever()
-        finally:
-            finished.append("stopped")
-
-    stream.on_timer = slow_timer  # type: ignore[method-assign]
-    with anyio.fail_after(5):
-        async with make_driver(stream, messages.receive):
-            await blocked.wait()
-    assert finished == ["stopped"]
+        stream.on_timer = slow_timer  # type: ignore[method-assign]
+        with anyio.fail_after(5):
+            async with make_driver(stream, messages.receive):
+                await blocked.wait()
+        assert finished == ["stopped"]
