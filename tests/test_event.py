@@ -169,12 +169,17 @@ class NotJSON:
     pass
 
 
-@pytest.mark.parametrize("value", [NotJSON(), {"a": [NotJSON()]}, {"a": Item}])
-def test_non_serializable_data_raises_type_error_naming_the_type(value: object) -> None:
-    with pytest.raises(TypeError, match="not JSON serializable") as info:
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(NotJSON(), "NotJSON"), ({"a": [NotJSON()]}, "NotJSON"), ({"a": Item}, "ModelMetaclass")],
+)
+def test_non_serializable_data_raises_type_error_naming_the_type(value: object, kind: str) -> None:
+    with pytest.raises(TypeError) as info:
         ServerSentEvent(data=value)
     assert not isinstance(info.value, InvalidEventError)
-    assert "NotJSON" in str(info.value) or "ModelMetaclass" in str(info.value)
+    assert str(info.value) == (
+        f"ServerSentEvent.data is not JSON serializable: object of type {kind!r}"
+    )
 
 
 @pytest.mark.parametrize(
