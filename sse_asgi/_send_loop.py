@@ -39,7 +39,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anyio
@@ -203,11 +203,11 @@ class SendLoop:
     async def _pump(self) -> None:
         """Pull, encode, send: one ``send`` per event (coalescing: one per batch).
 
-        Each await of the iterator and of ``send`` notes whether it suspended
-        the pump (``_suspension``): if neither did for ``FAIRNESS_INTERVAL``,
-        the pump yields once so that other connections run (the timing
-        policy's ``must_yield``). A pump that was suspended anyway -- its
-        iterator waited for an item -- never yields on top of that.
+        Fairness (the timing policy's ``fairness_checked``): once every
+        ``FAIRNESS_INTERVAL`` the pump watches its next await of the iterator
+        (``_suspension``) and yields if that did not suspend it -- a busy
+        stream lets other connections run; one whose iterator waits for each
+        item owes nothing, and costs no extra task step per event.
         """
         next_item = self._iterator.__anext__
         encode = self._settings.encode_item
@@ -215,12 +215,14 @@ class SendLoop:
         timing = self.timing
         batch = self._batch if self._settings.coalesce is not None else None
         monotonic = _monotonic
+        watch = False
         while True:
             try:
-                step, item = first_step(next_item())
-                if step is not None:
-                    item = await resume(step, item)
-                    timing.resumed(monotonic())
+                if watch:
+                    watch = False
+                    item = await self._watched(next_item())
+                else:
+                    item = await next_item()
                 body = encode(item)
             except StopAsyncIteration:
                 return
@@ -239,19 +241,22 @@ class SendLoop:
                 await self._send_headers()
             timing.send_started = now = monotonic()
             try:
-                step, _ = first_step(
-                    send({"type": "http.response.body", "body": body, "more_body": True})
-                )
-                if step is not None:
-                    await resume(step, _)
-                    timing.resumed(monotonic())
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
                 return
             timing.send_started = None
             timing.last_send = now
-            if timing.must_yield(now):
-                await checkpoint()
+            watch = now >= timing.fair_until
+
+    async def _watched(self, next_item: Awaitable[Any]) -> Any:
+        """Await the iterator's next item, then yield if that did not suspend the pump."""
+        step, item = first_step(next_item)
+        if step is not None:
+            item = await resume(step, item)
+        if self.timing.fairness_checked(_monotonic(), suspended=step is not None):
+            await checkpoint()
+        return item
 
     def _gather(self, body: bytes) -> bool:
         """Add an event to the batch; True if the batch must be sent now."""

@@ -2,9 +2,10 @@
 
 The send loop's fairness yield (``_timing_policy``) only matters for a pump
 that has run a while without being suspended; one that was suspended anyway
-(its iterator waited for an item, or ``send`` for the network) owes other
-tasks nothing. To know which happened, the pump drives an awaitable's first
-step itself, as an event loop would:
+(its iterator waited for an item) owes other tasks nothing. To know which
+happened, the pump drives an awaitable's first step itself, as an event loop
+would -- once per fairness interval, since a first step driven from Python
+costs about what a plain ``await`` of a ready item does (~0.2 µs):
 
 - the first step *returns* (``StopIteration``): the await finished without
   ever reaching the event loop -- no other task ran;

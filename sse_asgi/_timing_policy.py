@@ -30,13 +30,15 @@ And two more, for the end of the stream and for other streams:
   a send timeout, or once the iterator is done, the last bytes wait for the
   server to take them -- with no deadline (the client reads again, or
   leaves), until shutdown cuts it to :data:`FINAL_SEND_TIMEOUT`.
-- **fairness** (:meth:`~StreamTiming.must_yield`): the pump lets other
-  tasks run at least every :data:`FAIRNESS_INTERVAL` s, counted from the
-  last time they ran -- the pump's last explicit yield, or the last time it
-  was suspended anyway, awaiting the iterator or ``send``
-  (:meth:`~StreamTiming.resumed`). A stream whose iterator waits for each
-  item (a broadcast subscription) thus never yields on top of that; only a
-  busy one, whose iterator and server never make it wait, does.
+- **fairness** (:meth:`~StreamTiming.fairness_checked`): the pump lets
+  other tasks run at least every :data:`FAIRNESS_INTERVAL` s (give or take
+  one item), counted from the last time they ran. Once the count runs out
+  (``fair_until``, compared with ``now`` at every send: no call on the
+  per-event path), the pump watches its next await of the iterator: if it
+  suspended, other tasks ran and nothing is owed (a stream fed by a
+  broadcast subscription never yields on top of its waits); if not, the
+  pump yields. Only that one await in each interval is watched, because
+  watching one costs what sending an event does.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class StreamTiming:
         self.last_send = now
         #: When the batch being gathered must be sent; None without a batch.
         self.batch_due: float | None = None
-        #: Until when the pump may run on without letting other tasks run.
+        #: Once ``now`` passes it, the pump checks whether it lets other tasks run.
         self.fair_until = now + FAIRNESS_INTERVAL
 
     # -- facts with a rule attached ------------------------------------------------------
@@ -133,22 +135,17 @@ class StreamTiming:
         """Whether a batch of ``size`` bytes must be sent now, without waiting for the timer."""
         return size >= COALESCE_MAX_BYTES or (self.batch_due is not None and now >= self.batch_due)
 
-    def resumed(self, now: float) -> None:
-        """The pump was suspended (other tasks ran) and resumed at ``now``: fairness restarts."""
-        self.fair_until = now + FAIRNESS_INTERVAL
-
     # -- decisions -----------------------------------------------------------------------
 
-    def must_yield(self, now: float) -> bool:
-        """Whether the pump must let other tasks run now (it then does, at once).
+    def fairness_checked(self, now: float, *, suspended: bool) -> bool:
+        """Whether the pump must yield now, having watched one await after ``fair_until``.
 
-        True once it has run :data:`FAIRNESS_INTERVAL` s since other tasks
-        last ran (:meth:`resumed`, or the last True answer); asked once per send.
+        ``suspended``: whether that await suspended the pump (other tasks
+        ran). If not, the pump has run ``FAIRNESS_INTERVAL`` s without letting
+        them, and must (True). Either way the count restarts at ``now``.
         """
-        if now < self.fair_until:
-            return False
         self.fair_until = now + FAIRNESS_INTERVAL
-        return True
+        return not suspended
 
     def next_due(self, now: float) -> float:
         """When the timer must next wake: a time on ``now``'s clock, or ``inf`` for never."""

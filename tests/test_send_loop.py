@@ -651,8 +651,9 @@ async def test_streams_whose_iterators_suspend_owe_the_loop_no_extra_yield(
 
 
 async def test_a_busy_stream_yields_every_fairness_interval(yields: list[float]) -> None:
-    """An iterator and a send that never suspend: the pump itself yields, at least every
-    FAIRNESS_INTERVAL of the send loop's clock, and no more often than that."""
+    """An iterator and a send that never suspend: the pump itself yields, every
+    FAIRNESS_INTERVAL of the send loop's clock give or take one item (the watched await
+    after the interval), and no more often than that."""
     client = FakeClient()
     stream = EventSourceResponse(busy(), ping_interval=None, send_timeout=None)
     with anyio.fail_after(10):

@@ -193,36 +193,43 @@ def test_batch_started_needs_coalescing_or_sends_at_once(coalesce: float | None)
 # -- fairness ------------------------------------------------------------------------------
 
 
-def test_a_pump_that_never_suspends_yields_every_fairness_interval() -> None:
+def test_the_fairness_count_runs_out_after_the_interval() -> None:
     t = timing(100.0)
-    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL / 2)
-    assert t.must_yield(100.0 + FAIRNESS_INTERVAL)
-    # Counted again from that yield, not from the start.
-    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL * 1.5)
-    assert t.must_yield(100.0 + FAIRNESS_INTERVAL * 2)
+    assert t.fair_until == 100.0 + FAIRNESS_INTERVAL
 
 
-def test_a_suspension_restarts_the_fairness_count() -> None:
+def test_a_pump_that_did_not_suspend_yields_and_the_count_restarts() -> None:
     t = timing(100.0)
-    t.resumed(100.0 + FAIRNESS_INTERVAL * 10)  # the iterator waited: other tasks ran
-    assert not t.must_yield(100.0 + FAIRNESS_INTERVAL * 10.5)
-    assert t.must_yield(100.0 + FAIRNESS_INTERVAL * 11)
+    now = 100.0 + FAIRNESS_INTERVAL * 1.2  # one watched await after the count ran out
+    assert t.fairness_checked(now, suspended=False)
+    assert t.fair_until == now + FAIRNESS_INTERVAL
 
 
-@given(st.lists(st.tuples(st.booleans(), st.floats(0, 0.01)), max_size=50))
-def test_never_more_than_a_fairness_interval_without_other_tasks_running(
+def test_a_pump_that_suspended_owes_nothing_and_the_count_restarts() -> None:
+    t = timing(100.0)
+    now = 100.0 + FAIRNESS_INTERVAL * 10  # its iterator waited: other tasks ran
+    assert not t.fairness_checked(now, suspended=True)
+    assert t.fair_until == now + FAIRNESS_INTERVAL
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 0.002)), max_size=60))
+def test_other_tasks_run_every_fairness_interval_give_or_take_one_item(
     steps: list[tuple[bool, float]],
 ) -> None:
-    """Whatever the sequence of sends (each after ``elapsed`` s, suspended or not), the
-    time since other tasks last ran never exceeds the interval at a send that yields not."""
+    """The pump as it uses the policy: each item takes ``elapsed`` s and its await
+    ``suspended`` or not; the await after ``fair_until`` is watched. Other tasks never
+    wait longer than the interval plus the one item it takes to find out."""
     now = 100.0
     t = timing(now)
     others_ran = now
+    watch = False
     for suspended, elapsed in steps:
         now += elapsed
         if suspended:
-            t.resumed(now)
-            others_ran = now
-        if t.must_yield(now):
-            others_ran = now
-        assert now - others_ran < FAIRNESS_INTERVAL
+            others_ran = now  # whether watched or not, other tasks ran
+        if watch:
+            watch = False
+            if t.fairness_checked(now, suspended=suspended):
+                others_ran = now  # the pump yields
+        assert now - others_ran <= FAIRNESS_INTERVAL + 2 * 0.002
+        watch = now >= t.fair_until
