@@ -77,8 +77,8 @@ def test_stamping_an_id_is_building_the_event_with_it(
     if data is not None:
         raw_data = None
     fields = {"comment": comment, "event": event, "data": data, "raw_data": raw_data}
-    unstamped = ServerSentEvent(**fields, retry=retry)  # type: ignore[arg-type]
-    stamped = frame_with_id(unstamped.encode(), id, retry)
+    without_id = ServerSentEvent(**fields, retry=retry)  # type: ignore[arg-type]
+    stamped = frame_with_id(without_id.encode(), id, retry)
     assert stamped == ServerSentEvent(**fields, retry=retry, id=id).encode()  # type: ignore[arg-type]
     assert EventDecoder().feed(stamped + b"data: next\n\n")[-1].id == id
 
