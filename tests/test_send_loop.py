@@ -695,3 +695,22 @@ async def test_busy_streams_do_not_starve_other_tasks(streams: int) -> None:
                 client.disconnected.set()
     assert others_ran == 20
     assert all(len(client.messages) > 100 for client in clients)
+
+
+@pytest.mark.parametrize("count", range(4, 12))
+async def test_a_stream_ends_cleanly_whichever_await_is_watched(
+    yields: list[float], count: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over these lengths the iterator's end (StopAsyncIteration) meets a watched await
+    too: the stream still completes, with every event and no error."""
+
+    async def finite() -> AsyncIterator[int]:
+        for n in range(count):
+            yield n
+
+    client = FakeClient()
+    with anyio.fail_after(10):
+        await run_response(EventSourceResponse(finite(), ping_interval=None), client)
+    assert [event.data for event in client.events] == [str(n) for n in range(count)]
+    assert client.completed
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
