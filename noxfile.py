@@ -202,9 +202,15 @@ def _check_sdist_without_compiler(session: nox.Session, sdist: Path, tmp: Path) 
         )  # fmt: skip
 
 
+def _benchmark_scripts() -> list[Path]:
+    """Every script in benchmarks/ (a module run as ``__main__``; not a helper or a served app)."""
+    scripts = sorted((ROOT / "benchmarks").glob("[!_]*.py"))
+    return [path for path in scripts if 'if __name__ == "__main__":' in path.read_text()]
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """Every benchmark, printing the README's tables."""
     session.install("-e", ".[dev]")
-    for script in ("encode", "stream", "idle", "fanout"):
-        session.run("python", f"benchmarks/{script}.py", *session.posargs)
+    for script in _benchmark_scripts():
+        session.run("python", str(script.relative_to(ROOT)), *session.posargs)

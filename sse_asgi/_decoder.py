@@ -42,6 +42,13 @@ How it stays linear and fast (the spec's steps, reordered, never changed):
 - Blocks that are one ``data`` line, maybe after one ``event`` line -- most
   LLM token streams -- are turned into events without the per-line
   machinery, by the spec's steps for exactly such a block.
+- Blocks of one ``data`` line and ``id``/``event`` lines in a fixed order --
+  resumable streams, ours included -- are read a column at a time: after
+  one such block, the rest of the text up to its last blank line is split
+  into lines once, and each kind of line is checked, cut to its values and
+  made into events by loops in C. A block that ends in the next chunk has
+  its first few lines (at most 4 KiB) held as text rather than interpreted,
+  so that it is read whole, by that path, in the next feed.
 - An event's data that spans chunks is kept as UTF-8 in one ``bytearray``,
   so many short ``data`` lines cost one byte per byte, not one object each;
   a line longer than 64 KiB is decoded straight from its bytes, so its value
@@ -55,6 +62,8 @@ decoder is fuzzed against it (``tests/test_decoder_oracle.py``).
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -91,6 +100,15 @@ _PIECE = 16 * 1024
 # and what follows an event line's first line-end character.
 _LF = ("\n", "\n", "\ndata: ", 2, 8, "data: ")
 _CRLF = ("\r", "\n\r\n", "\n\r\ndata: ", 4, 10, "\ndata: ")
+# The first lines of a block that ends in the next chunk, up to _HOLD
+# characters and _HOLD_LINES lines, are held rather than interpreted, so that
+# the whole block goes by the short paths there: each is read at most
+# _HOLD_LINES + 1 times, however the stream is cut.
+_HOLD = 4096
+_HOLD_LINES = 4
+# What _field_block reads as the start of a line, what it stores in a shape.
+_FIELD_STARTS = {"id: ": "id: ", "data": "data: ", "even": "event: "}
+_VALUE_OF = {head: operator.itemgetter(slice(len(head), None)) for head in _FIELD_STARTS.values()}
 _KEPT_LINES = (b"data:", b"event:", b"id:", b"retry:")
 _KEPT_NAMES = (b"data", b"event", b"id", b"retry")
 
@@ -143,6 +161,27 @@ class ReceivedEvent(NamedTuple):
 _new_event = tuple.__new__
 
 
+def _matching_blocks(lines: list[str], shape: tuple[str, ...], width: int) -> int:
+    """How many blocks of ``width`` lines, from the first, are lines that start as
+    ``shape`` says and then one blank line."""
+    blocks = len(lines) // width
+    startswith, repeat = str.startswith, itertools.repeat
+    for i, head in enumerate(shape):
+        if not all(map(startswith, lines[i::width], repeat(head))):
+            starts = list(map(startswith, lines[i::width], repeat(head)))
+            blocks = min(blocks, starts.index(False))
+    if any(lines[width - 1 :: width]):
+        blank = list(map(operator.not_, lines[width - 1 :: width]))
+        blocks = min(blocks, blank.index(False))
+    return blocks
+
+
+def _where(shape: tuple[str, ...]) -> tuple[int, int, int]:
+    """Where in ``shape`` the data line is, and the last id and event lines (or -1)."""
+    last = {head: i for i, head in enumerate(shape)}
+    return last["data: "], last.get("id: ", -1), last.get("event: ", -1)
+
+
 def _utf8_size(text: str) -> int:
     if text.isascii():
         return len(text)
@@ -172,7 +211,8 @@ class EventDecoder:
 
     Memory: between calls the decoder holds at most ``max_event_size + 7``
     bytes of an unfinished line and ``max_event_size`` bytes of an unfinished
-    event's data (as UTF-8), plus the ``event`` and ``id`` strings. Its peak,
+    event's data (as UTF-8), plus the ``event`` and ``id`` strings and at
+    most 4 KiB of an unfinished event's first lines. Its peak,
     the events it returns included, stays within 3 x ``max_event_size`` (+256
     KiB) for ASCII streams and 7 x for any stream: a Python str takes 1, 2 or
     4 bytes a character, and ASCII data with one emoji is the worst case
@@ -206,13 +246,16 @@ class EventDecoder:
         "_data",
         "_dropping",
         "_event_type",
+        "_held",
         "_id",
         "_last_id",
         "_line",
         "_max",
         "_mid",
+        "_shape",
         "_size",
         "_skip",
+        "_where",
         "dropped_events",
         "retry",
     )
@@ -233,6 +276,11 @@ class EventDecoder:
         # Discarding the rest of the current line: 0 no, 1 yes, 2 yes and drop
         # its event when the line ends (it was a kept field, too long).
         self._skip = 0
+        # The first lines of an unfinished block, not interpreted yet (see _holds).
+        self._held = ""
+        # The line starts of the last block _field_block read, for _columns.
+        self._shape: tuple[str, ...] = ()
+        self._where = (0, -1, -1)  # _where(_shape)
         # The unfinished event: data values as UTF-8, each followed by LF
         # (earlier feeds), and the values of this feed still as strs.
         self._carry = bytearray()
@@ -265,7 +313,7 @@ class EventDecoder:
         (or part of one) arrived since the last blank line. If the stream ends
         now, that event is discarded, as the spec says."""
         line = self._line
-        return self._mid or self._skip == 2 or (bool(line) and line[0] != 58)
+        return self._mid or bool(self._held) or self._skip == 2 or (bool(line) and line[0] != 58)
 
     def feed(self, chunk: bytes) -> list[ReceivedEvent]:
         """Decode ``chunk`` and return the events it completed, in order."""
@@ -300,6 +348,8 @@ class EventDecoder:
         line = self._line
         begin = 0
         if len(line) >= _SLICE:
+            if self._held:
+                self._interpret_held()
             begin = self._finish_long_line(chunk, events)
             line = self._line
         # Every whole line (the unfinished one's start included) in one decode.
@@ -310,16 +360,22 @@ class EventDecoder:
             del line  # freed before the text is interpreted
             text = joined.decode("utf-8", "replace")
             del joined
-            self._run(text, events, cr >= 0)
+            if self._held:
+                text, has_cr = self._unhold(text, cr >= 0)
+                self._run(text, events, has_cr)
+            else:
+                self._run(text, events, cr >= 0)
             del text
         elif begin < start:
-            self._run(
-                (chunk if start == size and not begin else chunk[begin:start]).decode(
-                    "utf-8", "replace"
-                ),
-                events,
-                cr >= begin,
+            text = (chunk if start == size and not begin else chunk[begin:start]).decode(
+                "utf-8", "replace"
             )
+            if self._held:
+                text, has_cr = self._unhold(text, cr >= begin)
+                self._run(text, events, has_cr)
+            else:
+                self._run(text, events, cr >= begin)
+            del text
         if cr == size - 1:
             self._cr = True
         if start < size:
@@ -405,6 +461,8 @@ class EventDecoder:
 
     def _overflow(self) -> None:
         """The unfinished line outgrew max_event_size + 7 bytes: stop keeping it."""
+        if self._held:
+            self._interpret_held()
         line = self._line
         self._line = bytearray()
         if line.startswith(_KEPT_LINES):
@@ -424,7 +482,40 @@ class EventDecoder:
         self._event_type = ""
         self._size = 0
 
-    def _run(self, text: str, events: list[ReceivedEvent], has_cr: bool) -> None:
+    def _unhold(self, text: str, has_cr: bool) -> tuple[str, bool]:
+        """``text`` after the held lines, and whether that holds a CR."""
+        held, self._held = self._held, ""
+        return held + text, has_cr or "\r" in held
+
+    def _interpret_held(self) -> None:
+        """Interpret the held lines now (they hold no blank line: no event comes of them)."""
+        held, self._held = self._held, ""
+        self._run(held, [], "\r" in held, hold=False)
+
+    def _holds(self, text: str, pos: int) -> bool:
+        """Whether ``text[pos:]``, the start of a fresh block with no blank line that
+        ends the text, is held (and hold it): a few short lines, a field first, no
+        ``retry`` (which takes effect at once), short of the cap (no drop due)."""
+        if len(text) - pos > _HOLD:
+            return False
+        rest = text[pos:]
+        if rest[0] in ":\r\n" or "retry" in rest:  # (a comment or a blank line starts nothing)
+            return False
+        if "\r" in rest:
+            rest = rest.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n\n" in rest or rest.count("\n") > _HOLD_LINES:
+            return False
+        if (len(rest) if rest.isascii() else 4 * len(rest)) >= self._max:
+            return False
+        held = text[pos:]
+        if held[-1] == "\r":  # the next chunk's LF, if any, was its pair: it never reads it
+            held = held[:-1] + "\n"
+        self._held = held
+        return True
+
+    def _run(
+        self, text: str, events: list[ReceivedEvent], has_cr: bool, *, hold: bool = True
+    ) -> None:
         """Interpret ``text``: whole lines, from a line start to a line end.
 
         Lines are found with ``str.find`` of one character (memchr) rather than
@@ -441,11 +532,22 @@ class EventDecoder:
         # 4 bytes a character): most texts then need no per-value check.
         small = (size if ascii else 4 * size) < limit
         fresh = not self._mid
+        columns = small  # (once a text: a shape that changes midway costs no second split)
         pos = 0
         while pos < size:
-            if fresh and (text[pos : pos + 5] == "data:" or text[pos : pos + 6] == "event:"):
+            if fresh and (
+                text[pos : pos + 5] == "data:"
+                or text[pos : pos + 6] == "event:"
+                or text[pos : pos + 3] == "id:"
+            ):
                 began = pos
-                pos = self._simple_blocks(text, pos, events, has_cr, small)
+                if text[pos] != "i":
+                    pos = self._simple_blocks(text, pos, events, has_cr, small)
+                if pos == began and columns and self._shape:
+                    columns = False
+                    pos = self._columns(text, pos, events, has_cr)
+                if pos == began and text.find(blank, pos) >= 0:  # (else it ends in the next chunk)
+                    pos = self._field_block(text, pos, events, has_cr)
                 if pos != began:
                     continue
             char = text[pos]
@@ -456,6 +558,9 @@ class EventDecoder:
                     fresh = True
                 continue
             end = text.find(blank, pos)
+            # (A text that is one unfinished block, as when fed byte by byte, gains nothing.)
+            if end < 0 and fresh and hold and pos and self._holds(text, pos):
+                return
             block = text[pos:] if end < 0 else text[pos:end]
             if has_cr:
                 block = block.replace("\r\n", "\n").replace("\r", "\n")
@@ -566,6 +671,128 @@ class EventDecoder:
                         pos = end + 2
         except ValueError:
             return pos
+
+    def _field_block(self, text: str, pos: int, events: list[ReceivedEvent], has_cr: bool) -> int:
+        """The event of the block at ``pos`` (fresh) if it is one ``data: `` line and any
+        ``id: `` and ``event: `` lines, in any order -- what resumable streams send,
+        ours included -- and where it ends; else ``pos``, for the general path.
+
+        The spec's steps for such a block: each ``id`` line without NUL sets the
+        ID buffer, each ``event`` line the type buffer, the data line fills the
+        data buffer; at the blank line the ID buffer becomes the last event ID
+        and the event is dispatched. Any other block -- another spelling, no or
+        a second data line, a lone CR or LF in CRLF text, a block past the cap
+        -- is left to the general path. The block's line starts are kept in
+        ``_shape``, for ``_columns`` to read the blocks that follow.
+        """
+        nl, blank = ("\r\n", "\r\n\r\n") if has_cr else ("\n", "\n\n")
+        ascii = text.isascii()
+        data = None
+        event_type = ""
+        id_buffer = self._last_id
+        size = 0  # the block's size as max_event_size counts it
+        shape = []
+        begin = pos
+        try:
+            while True:  # the block's lines, up to the blank line
+                end = text.index(nl[0], pos)  # ValueError: no line end left
+                head = _FIELD_STARTS.get(text[pos : pos + 4], "")
+                if (
+                    not head
+                    or not text.startswith(head, pos)
+                    or (head[0] == "d" and data is not None)
+                ):
+                    return begin  # another line, or a second data line
+                value = text[pos + len(head) : end]
+                if has_cr and "\n" in value:
+                    return begin  # a lone LF ends the line first
+                if head[0] == "d":
+                    data = value
+                elif head[0] == "e":
+                    event_type = value
+                elif "\0" not in value:  # an id with NUL is ignored
+                    id_buffer = value
+                size += (len(value) if ascii else _utf8_size(value)) + 1
+                shape.append(head)
+                after = text[end : end + 2 * len(nl)]
+                if after == blank:
+                    break
+                if after[: len(nl)] != nl:
+                    return begin  # a lone CR
+                pos = end + len(nl)
+        except ValueError:
+            return begin
+        if data is None or size > self._max:
+            return begin  # nothing to dispatch, or dropped
+        if tuple(shape) != self._shape:
+            self._shape = tuple(shape)
+            self._where = _where(self._shape)
+        self._id = self._last_id = id_buffer
+        events.append(_new_event(ReceivedEvent, (data, event_type or "message", id_buffer, None)))
+        return end + len(blank)
+
+    def _columns(self, text: str, pos: int, events: list[ReceivedEvent], has_cr: bool) -> int:
+        """The events of the blocks from ``pos`` on (fresh, short) whose lines start as
+        ``_shape`` says, in that order, and where they end.
+
+        ``_field_block``'s steps, for many blocks at once: the text up to its last
+        blank line is split into lines, and block by block the lines fall into
+        columns, one a kind of line. So a column is checked (each line starts as
+        its shape says; each block's blank line is blank), cut to its values and
+        made into events by loops in C, not one Python step a line. In CRLF text
+        no lone CR or LF may be left in a line. An ``id`` with NUL, which the
+        spec ignores, leaves the text to the other paths.
+        """
+        shape = self._shape
+        nl, blank = ("\r\n", "\r\n\r\n") if has_cr else ("\n", "\n\n")
+        stop = text.rfind(blank, pos)
+        if stop < 0:
+            return pos
+        stop += len(blank)
+        region = text if pos == 0 and stop == len(text) else text[pos:stop]
+        if "\0" in region:
+            return pos
+        lines = region.split(nl)
+        lines.pop()  # (what follows the last blank line: "")
+        if has_cr:
+            joined = "".join(lines)
+            if "\r" in joined or "\n" in joined:
+                return pos
+            del joined
+        width = len(shape) + 1  # a block's lines and its blank line
+        blocks = _matching_blocks(lines, shape, width)
+        if not blocks:
+            return pos
+        cut = blocks * width
+        data_at, id_at, type_at = self._where  # (of lines with the same start, the last wins)
+        types: Iterable[str] = itertools.repeat("message", blocks)
+        if type_at >= 0:
+            column = lines[type_at:cut:width]
+            types = map(_VALUE_OF["event: "], column)
+            if "event: " in column:  # an empty type is "message"
+                types = [event_type or "message" for event_type in types]
+        ids: Iterable[str] = itertools.repeat(self._last_id, blocks)
+        if id_at >= 0:
+            ids = map(_VALUE_OF["id: "], lines[id_at:cut:width])
+            self._id = self._last_id = lines[cut - width + id_at][4:]
+        events.extend(
+            map(
+                _new_event,
+                itertools.repeat(ReceivedEvent, blocks),
+                zip(
+                    map(_VALUE_OF["data: "], lines[data_at:cut:width]),
+                    types,
+                    ids,
+                    itertools.repeat(None, blocks),
+                    strict=True,
+                ),
+            )
+        )
+        if cut < len(lines):
+            return pos + sum(map(len, lines[:cut])) + cut * len(nl)
+        pos += len(region)
+        # What follows, the start of a block, is held at once if it can be.
+        return len(text) if pos < len(text) and self._holds(text, pos) else pos
 
     def _block(self, lines: list[str], events: list[ReceivedEvent]) -> None:
         """A whole block from a fresh start, its lines all non-blank and too short to

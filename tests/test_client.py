@@ -502,6 +502,31 @@ def test_iterating_after_close_ends_at_once(server: RunningServer) -> None:
     assert requests_seen(server, key) == []
 
 
+def test_loops_and_next_take_from_the_same_events(
+    server: RunningServer, delays: list[float]
+) -> None:
+    """A ``for`` loop over an EventSource (a generator, for speed) and ``next()`` mix: none is lost."""
+    url, key = scenario_url(server, "resume")
+    with EventSource(url) as source:
+        for event in source:
+            assert (event.data, source.last_event_id) == ("one", "1")
+            break  # "two" came in the same chunk: it waits in the source, not in the loop
+        assert (next(source).data, source.last_event_id) == ("two", "2")
+        rest = [(event.data, source.last_event_id) for event in source]
+    assert rest == [("three", "2"), ("four\nlines", "3")]
+    assert last_event_ids(server, key) == [None, "2", "3"]
+
+
+def test_close_inside_a_loop_ends_it(server: RunningServer, delays: list[float]) -> None:
+    url, _ = scenario_url(server, "resume")
+    with EventSource(url) as source:
+        seen = []
+        for event in source:
+            seen.append(event.data)
+            source.close()  # "two", decoded and waiting, is dropped
+        assert (seen, source.last_event_id, list(source)) == (["one"], "1", [])
+
+
 # -- hostile servers ----------------------------------------------------------------------
 
 

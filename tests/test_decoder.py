@@ -414,3 +414,130 @@ async def test_aiter_events_closes_its_source_when_left_early() -> None:
     await events.aclose()
     assert closed == [True]
     assert events.decoder.last_event_id == ""
+
+
+# Streams with an id on every event, as resumable streams (ours included) send them: after
+# its first block, a text of such blocks is read a column at a time (EventDecoder._columns),
+# and the first lines of a block that ends in the next chunk are held until then.
+RESUMABLE_CASES = [
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\n",
+        [E(id="1", data="a"), E(id="2", data="b"), E(id="3", data="c")],
+        id="id-then-data",
+    ),
+    pytest.param(
+        b"event: t\ndata: a\nid: 1\n\nevent: t\ndata: b\nid: 2\n\nevent: u\ndata: c\nid: 3\n\n",
+        [
+            E(event="t", data="a", id="1"),
+            E(event="t", data="b", id="2"),
+            E(event="u", data="c", id="3"),
+        ],
+        id="our-order-event-data-id",
+    ),
+    pytest.param(
+        b"id: 1\r\nevent: t\r\ndata: a\r\n\r\nid: 2\r\nevent: t\r\ndata: b\r\n\r\n",
+        [E(id="1", event="t", data="a"), E(id="2", event="t", data="b")],
+        id="crlf",
+    ),
+    pytest.param(
+        b"id: 1\rdata: a\r\rid: 2\rdata: b\r\r", [E(id="1", data="a"), E(id="2", data="b")], id="cr"
+    ),
+    pytest.param(
+        b"\xef\xbb\xbfid: 1\ndata: a\n\nid: 2\ndata: b\n\n",
+        [E(id="1", data="a"), E(id="2", data="b")],
+        id="bom",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\0\ndata: b\n\nid: 3\ndata: c\n\n",
+        [E(id="1", data="a"), E(id="1", data="b"), E(id="3", data="c")],
+        id="id-with-nul-ignored",
+    ),
+    pytest.param(
+        b"id: 1\nid: 2\0\ndata: a\n\nid: 3\nid: 4\ndata: b\n\n",
+        [E(id="1", data="a"), E(id="4", data="b")],
+        id="last-id-line-wins-unless-nul",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: \ndata: b\n\nid\ndata: c\n\nid: 4\ndata: d\n\n",
+        [E(id="1", data="a"), E(id="", data="b"), E(id="", data="c"), E(id="4", data="d")],
+        id="empty-id-clears",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\n\ndata: b\n\nid: 3\nevent: x\n\ndata: c\n\n",
+        [E(id="1", data="a"), E(id="2", data="b"), E(id="3", data="c")],
+        id="id-without-data-commits-without-dispatching",
+    ),
+    pytest.param(
+        b"event: \ndata: a\nid: 1\n\nevent: x\ndata: b\nid: 2\n\nevent: \ndata: c\nid: 3\n\n",
+        [E(data="a", id="1"), E(event="x", data="b", id="2"), E(data="c", id="3")],
+        id="empty-type-is-message",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\ndata: b\nid: 2\n\nid: 3\ndata: c\n\nid: 4\ndata: d\n\n",
+        [E(id="1", data="a"), E(id="2", data="b"), E(id="3", data="c"), E(id="4", data="d")],
+        id="shape-changes",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\ndata: b\ndata: c\n\nid: 3\n: note\ndata: d\n\nid: 4\ndata:e\n\n",
+        [E(id="1", data="a"), E(id="2", data="b\nc"), E(id="3", data="d"), E(id="4", data="e")],
+        id="other-blocks-between",
+    ),
+    pytest.param(
+        b"id: 1\r\ndata: a\r\n\r\nid: 2\r\ndata: b\nc\r\n\r\nid: 3\r\ndata: d\re\r\n\r\n",
+        [E(id="1", data="a"), E(id="2", data="b"), E(id="3", data="d")],
+        id="lone-lf-and-cr-in-crlf",
+    ),
+    pytest.param(
+        b"id: 1\r\ndata: a\r\n\r\nid: 2\r\ndata: b\n\nid: 3\r\ndata: c\r\r",
+        [E(id="1", data="a"), E(id="2", data="b"), E(id="3", data="c")],
+        id="blank-lines-of-other-styles",
+    ),
+    pytest.param(
+        b"id: 1\ndata: a\n\nid: 2\nretry: 50\ndata: b\n\nid: 3\ndata: c\n\n",
+        [E(id="1", data="a"), E(id="2", data="b", retry=50), E(id="3", data="c")],
+        id="retry-between",
+    ),
+    pytest.param(
+        "id: é1\ndata: 世界\n\nid: 😀\ndata: ".encode() + b"\xff\n\n",
+        [E(id="é1", data="世界"), E(id="😀", data="\ufffd")],
+        id="non-ascii-and-invalid",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), RESUMABLE_CASES)
+def test_resumable_cases(stream: bytes, expected: list[ReceivedEvent]) -> None:
+    assert decode_every_way(stream) == expected
+
+
+def test_blank_lines_of_another_style_after_resumable_blocks_start_no_event() -> None:
+    for tail in (b"\n", b"\r", b"\n\n\r", b": c\n"):
+        decoder = EventDecoder()
+        stream = b"id: 1\r\ndata: a\r\n\r\nid: 2\r\ndata: b\r\n\r\n" + tail
+        assert decoder.feed(stream) == [E(id="1", data="a"), E(id="2", data="b")]
+        assert not decoder.mid_event, tail
+
+
+def test_an_id_split_across_chunks() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\nid: 4") == [E(id="1", data="a")]
+    assert decoder.mid_event
+    assert decoder.feed(b"2\ndata: b\n") == []
+    assert decoder.mid_event
+    assert decoder.last_event_id == "1"  # committed only at the blank line
+    assert decoder.feed(b"\nid: 43\ndata: c\n\n") == [E(id="42", data="b"), E(id="43", data="c")]
+    assert decoder.last_event_id == "43"
+
+
+def test_an_id_only_block_sets_the_last_event_id_between_feeds() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\nid: 2\n") == [E(id="1", data="a")]
+    assert (decoder.last_event_id, decoder.mid_event) == ("1", True)
+    assert decoder.feed(b"\n") == []
+    assert (decoder.last_event_id, decoder.mid_event) == ("2", False)
+
+
+def test_a_retry_line_takes_effect_in_its_own_feed() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b"id: 1\ndata: a\n\nid: 2\nretry: 70\n") == [E(id="1", data="a")]
+    assert decoder.retry == 70

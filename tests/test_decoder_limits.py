@@ -198,6 +198,10 @@ class CountingStr(str):
         # blocks that look simple at first and are not
         ("data: a\ndata: b\n\n" * 10_000, False),
         ("event: x\nid: 1\n\n" * 10_000, False),
+        # an id on every event, and the shapes of such blocks changing
+        ("id: 1\ndata: a\n\n" * 20_000 + "\r", True),
+        ("data: a\nid: 1\r\n\r\n" * 10_000, True),
+        ("id: 1\ndata: a\n\ndata: b\nid: 1\n\nevent: e\nid: 1\ndata: c\n\n" * 5_000, False),
     ],
 )
 def test_interpreting_scans_each_character_a_bounded_number_of_times(
@@ -209,6 +213,23 @@ def test_interpreting_scans_each_character_a_bounded_number_of_times(
     decoder._run(CountingStr(text), events, has_cr)
     assert events or decoder.last_event_id == "1"  # the text was interpreted
     assert CountingStr.scanned <= 4 * len(text)
+
+
+def test_the_column_path_splits_a_text_at_most_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks whose shape changes every time: the column path gives up after one try a
+    text, rather than splitting what is left of it again after every block."""
+    calls = []
+    columns = EventDecoder._columns
+
+    def counted(self: EventDecoder, text: str, *args: Any) -> int:
+        calls.append(len(text))
+        return columns(self, text, *args)
+
+    monkeypatch.setattr(EventDecoder, "_columns", counted)
+    stream = b"id: 1\ndata: a\n\ndata: b\nid: 2\n\n" * 3000  # (> _SLICE)
+    decoder = EventDecoder()
+    assert len(decoder.feed(stream[:_SLICE])) + len(decoder.feed(stream[_SLICE:])) == 6000
+    assert len(calls) == 2
 
 
 def test_a_chunk_bigger_than_a_slice_is_fed_in_slices() -> None:

@@ -14,10 +14,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sse_asgi import EventDecoder, ReceivedEvent
-from sse_asgi._decoder import DEFAULT_MAX_EVENT_SIZE, MAX_RETRY_DIGITS
+from sse_asgi._decoder import _HOLD, DEFAULT_MAX_EVENT_SIZE, MAX_RETRY_DIGITS
 
 from . import spec_oracle
-from .test_decoder import CASES, SPEC_EXAMPLES
+from .test_decoder import CASES, RESUMABLE_CASES, SPEC_EXAMPLES
 
 # Pieces that make streams interesting: field names with and without colon and
 # space, every line end, the BOM, invalid and cut-off UTF-8, NUL, digits for
@@ -175,6 +175,7 @@ def check(stream: bytes, cuts: list[int], last_event_id: str, limit: int | None)
         # The memory bound: an unfinished line is never kept past the cap + 7,
         # and no event returned is as large as the cap.
         assert len(decoder._line) <= decoder.max_event_size + 7
+        assert len(decoder._held) <= _HOLD  # (the first lines of a block, not interpreted yet)
         assert all(len(event.data.encode()) < decoder.max_event_size for event in events)
         assert observe(decoder, events) == expect(stream[:end], last_event_id, limit), stream[:end]
 
@@ -261,7 +262,7 @@ def test_pythons_utf8_codec_is_the_encoding_standards_decoder(data: bytes) -> No
 
 def test_the_oracle_agrees_with_every_hand_written_case() -> None:
     """The oracle is itself checked against the expectations written out in test_decoder."""
-    for param in [*SPEC_EXAMPLES, *CASES]:
+    for param in [*SPEC_EXAMPLES, *CASES, *RESUMABLE_CASES]:
         stream, expected = param.values
         assert isinstance(stream, bytes)
         assert isinstance(expected, list)
@@ -339,3 +340,74 @@ def test_big_streams_match_the_spec_oracle(name: str, limit: int | None, size: i
 @functools.cache
 def expect_big(name: str, limit: int | None) -> tuple[object, ...]:
     return expect(BIG_STREAMS[name], "", limit)  # (the oracle is slow: once per stream)
+
+
+# -- streams with an id on every event: the column path and held block starts ---------------------
+
+
+@pytest.mark.parametrize(
+    "stream", [p.values[0] for p in RESUMABLE_CASES], ids=[p.id for p in RESUMABLE_CASES]
+)
+@pytest.mark.parametrize("limit", [None, 4, 12])
+def test_resumable_streams_in_every_chunking(stream: bytes, limit: int | None) -> None:
+    """Each case three times over (many blocks in one text: the column path), fed in
+    chunks of every size up to the whole (the first lines of a block held between
+    feeds), compared with the oracle after every chunk."""
+    stream = stream * 3
+    for size in range(1, len(stream) + 1):
+        check(stream, list(range(0, len(stream), size)), "", limit)
+        check(stream, list(range(size % 5, len(stream), size)), "seed", limit)
+
+
+def id_block(draw: st.DrawFn, shape: list[bytes], end: bytes) -> bytes:
+    """One block of ``shape``'s lines, their values drawn, now and then made unusual."""
+    lines = []
+    for name in shape:
+        value = draw(
+            st.sampled_from([b"1", b"42", b"", b"v", b"\xc3\xa9", b"a\0b", b" x", b"\r", b"\n"])
+        )
+        if draw(st.integers(0, 9)) == 0:  # another spelling, or another line
+            lines.append(
+                draw(st.sampled_from([name + b":" + value, name, b": c", b"retry: 5", b"data: 2"]))
+            )
+        else:
+            lines.append(name + b": " + value)
+    if draw(st.integers(0, 14)) == 0:
+        end = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))  # a line end of another style
+    return b"".join(line + end for line in lines) + end
+
+
+@st.composite
+def resumable_streams(draw: st.DrawFn) -> bytes:
+    shape = draw(
+        st.sampled_from(
+            [
+                [b"id", b"data"],
+                [b"data", b"id"],
+                [b"event", b"data", b"id"],
+                [b"id", b"event", b"data"],
+                [b"id", b"id", b"data"],
+                [b"id"],
+            ]
+        )
+    )
+    end = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    blocks = draw(st.integers(1, 12))
+    extras = st.sampled_from([b"", b"", b"", b"\n", b"\r", b"\r\n", b": c" + end])  # between blocks
+    stream = b"".join(id_block(draw, shape, end) + draw(extras) for _ in range(blocks))
+    if draw(st.booleans()):
+        stream = b"\xef\xbb\xbf" + stream
+    return stream
+
+
+@settings(max_examples=1500)
+@given(
+    resumable_streams(),
+    st.lists(st.integers(0, 400), max_size=8),
+    st.sampled_from(["", "seed"]),
+    limits,
+)
+def test_resumable_streams_match_the_spec_oracle(
+    stream: bytes, cuts: list[int], last_event_id: str, limit: int | None
+) -> None:
+    check(stream, cuts, last_event_id, limit)

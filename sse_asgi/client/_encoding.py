@@ -76,15 +76,20 @@ class BodyDecoder:
     ```
     """
 
-    __slots__ = ("_layers", "_raw")
+    __slots__ = ("_layers", "_pos", "_raw")
 
     def __init__(self, names: Sequence[str] = ()) -> None:
+        # Raw bytes not read yet: _raw from _pos on. An offset, not a shorter
+        # copy, so that a big chunk is cut into pieces in linear time.
         self._raw = b""
+        self._pos = 0
         self._layers = [_Inflater(name) for name in names]
 
     def feed(self, data: bytes) -> None:
         """Add raw body bytes."""
-        self._raw += data
+        raw, pos = self._raw, self._pos
+        self._raw = raw[pos:] + data if pos < len(raw) else data
+        self._pos = 0
 
     def read(self) -> bytes:
         """The next piece of content (at most ``PIECE_SIZE`` bytes), or ``b""``: feed more."""
@@ -92,8 +97,13 @@ class BodyDecoder:
 
     def _pull(self, level: int) -> bytes:
         if level == 0:
-            piece, self._raw = self._raw[:PIECE_SIZE], self._raw[PIECE_SIZE:]
-            return piece
+            raw, pos = self._raw, self._pos
+            end = pos + PIECE_SIZE
+            if end < len(raw):
+                self._pos = end
+                return raw[pos:end]
+            self._raw, self._pos = b"", 0
+            return raw[pos:]  # all of it (not a copy) when it was fed in one piece
         layer = self._layers[level - 1]
         while not (piece := layer.read()):
             more = self._pull(level - 1)

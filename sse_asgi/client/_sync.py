@@ -82,8 +82,25 @@ class EventSource(StreamState[httpx.Client], Iterator[ReceivedEvent]):
     ) -> None:
         self.close()
 
-    def __iter__(self) -> EventSource:
-        return self
+    def __iter__(self) -> Iterator[ReceivedEvent]:
+        # A generator rather than ``self``: resuming one costs less than a
+        # call of ``__next__`` per event, the hot path of a long stream. It
+        # keeps no event of its own (both take from ``_pending``), so loops
+        # and ``next(source)`` can be mixed, and ``close()`` ends it.
+        return self._events()
+
+    def _events(self) -> Iterator[ReceivedEvent]:
+        pending = self._pending
+        while True:
+            while pending:
+                event = pending.popleft()
+                self.last_event_id = event.id
+                yield event
+            try:
+                event = self._receive()
+            except StopIteration:
+                return
+            yield event
 
     def __next__(self) -> ReceivedEvent:
         pending = self._pending
