@@ -32,8 +32,9 @@ from _common import command_line, interleaved, pin_to_core, table, versions
 from apps import Model
 
 from sse_asgi import ServerSentEvent
-from sse_asgi._event import SPEEDUPS, item_encoder
+from sse_asgi._event import SPEEDUPS
 from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
+from sse_asgi._item_encoder import item_encoder
 
 SMALL = {"i": 1, "msg": "hello"}
 MODEL = Model(id=1, name="Plumbus", price=32.99, in_stock=True, tags=["a", "b"], note=None)

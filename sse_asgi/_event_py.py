@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 
-from ._encoder import check_single_line, check_str, check_utf8, comment_lines, data_lines
+from ._encoder import check_single_line, check_str, check_utf8, event_frame
 from ._errors import InvalidEventError
 from ._json import ORJSON_NATIVE, ORJSON_OPTION, dumps, json_default
+from ._pickling import restore
 
 __all__ = ["ServerSentEvent", "rebuild"]
 
@@ -77,25 +78,18 @@ class ServerSentEvent:
         retry: int | None = None,
         comment: str | None = None,
     ) -> None:
-        # Field order follows fastapi.sse (comment, event, data, id, retry) so
-        # switching changes no bytes. This runs once per event, so the common
-        # shapes (data or one-line raw_data, plain str event and id) are
-        # checked inline; anything unusual goes to the helpers.
-        head = tail = ""
+        # This runs once per event, so the common shapes (data or one-line
+        # raw_data, plain str event and id) are checked inline; anything
+        # unusual goes to the helpers. The bytes come from the encoder.
         if comment is not None:
             comment = check_str("comment", comment)
-            head = comment_lines(comment)
-        if event is not None:
-            if type(event) is not str or "\n" in event or "\r" in event:
-                event = check_single_line("event", event)
-            head = f"{head}event: {event}\n"
-        if id is not None:
-            if type(id) is not str or "\n" in id or "\r" in id or "\0" in id:
-                id = check_single_line("id", id, forbid_nul=True)
-            tail = f"id: {id}\n"
+        if event is not None and (type(event) is not str or "\n" in event or "\r" in event):
+            event = check_single_line("event", event)
+        if id is not None and (type(id) is not str or "\n" in id or "\r" in id or "\0" in id):
+            id = check_single_line("id", id, forbid_nul=True)
         if retry is not None:
             retry = _check_retry(retry)
-            tail = f"{tail}retry: {retry}\n"
+        body = None
         if data is not None:
             if raw_data is not None:
                 raise InvalidEventError(
@@ -108,27 +102,13 @@ class ServerSentEvent:
                     body = dumps(data)  # big ints, non-str keys, ...
             else:
                 body = dumps(data)
-            if head or tail:
-                try:
-                    self._encoded = b"%sdata: %s\n%s\n" % (head.encode(), body, tail.encode())
-                except UnicodeEncodeError:
-                    _raise_for_surrogate(comment=comment, event=event, id=id)
-                    raise
-            else:
-                self._encoded = b"data: " + body + b"\n\n"
-        else:
-            if raw_data is not None:
-                if type(raw_data) is not str:
-                    raw_data = check_str("raw_data", raw_data)
-                if "\n" in raw_data or "\r" in raw_data:
-                    head += data_lines(raw_data)
-                else:
-                    head = f"{head}data: {raw_data}\n"
-            try:
-                self._encoded = f"{head}{tail}\n".encode()
-            except UnicodeEncodeError:
-                _raise_for_surrogate(comment=comment, event=event, id=id, raw_data=raw_data)
-                raise
+        elif raw_data is not None and type(raw_data) is not str:
+            raw_data = check_str("raw_data", raw_data)
+        try:
+            self._encoded = event_frame(comment, event, body, raw_data, id, retry)
+        except UnicodeEncodeError:
+            _raise_for_surrogate(comment=comment, event=event, id=id, raw_data=raw_data)
+            raise
         self._data = data
         self._raw_data = raw_data
         self._event = event
@@ -193,11 +173,8 @@ class ServerSentEvent:
         return _repr(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A pickle names the selector's function, so that an event pickled
-        # under either twin loads as the twin the loading process runs.
-        # Imported here because sse_asgi._event imports this module.
-        from ._event import restore
-
+        # A pickle names restore(), which builds the twin the loading
+        # process runs, whichever twin pickled it.
         return restore, (self._encoded, *_fields(self))
 
 

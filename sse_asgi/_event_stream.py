@@ -21,37 +21,21 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Mapping,
-)
-from types import MappingProxyType
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
 
 import anyio
 
-from ._event import ServerSentEvent, item_encoder
-from ._eventloop import call_soon_threadsafe, running_asyncio_loop
-from ._iterate import as_async_iterator
-from ._response import _DEFAULT_HEADERS, _check_seconds
-from ._shutdown import on_stream_start, registry
+from ._event import ServerSentEvent
+from ._eventloop import running_asyncio_loop
+from ._headers import EVENT_STREAM_HEADERS
+from ._iterate import CLOSE_TIMEOUT, aclose_iterator, as_async_iterator
+from ._options import StreamSettings
+from ._shutdown import shutdown
 
 __all__ = ["EVENT_STREAM_HEADERS", "event_stream"]
 
 logger = logging.getLogger("sse_asgi")
-
-#: The response headers of :class:`EventSourceResponse`, for the framework's response.
-EVENT_STREAM_HEADERS: Mapping[str, str] = MappingProxyType(
-    {name.decode("latin-1"): value.decode("latin-1") for name, value in _DEFAULT_HEADERS}
-)
-
-# How long closing the user's iterator may take (seconds), as in the send loop.
-_CLOSE_TIMEOUT = 1.0
 
 _PING = object()  # nothing came within the ping interval
 _CLOSED = object()  # ended from outside (shutdown)
@@ -119,10 +103,14 @@ def event_stream(
     anyio.run(main)
     ```
     """
-    _check_seconds("ping_interval", ping_interval, allow_zero=False)
-    encode = item_encoder(item_type, serializer=serializer)
-    ping = ServerSentEvent(comment=ping_comment).encode()
-    return _encoded(_Producer(as_async_iterator(content)), encode, ping, ping_interval)
+    settings = StreamSettings(
+        ping_interval=ping_interval,
+        ping_comment=ping_comment,
+        item_type=item_type,
+        serializer=serializer,
+    )
+    producer = _Producer(as_async_iterator(content))
+    return _encoded(producer, settings.encode_item, settings.ping_bytes, ping_interval)
 
 
 async def _encoded(
@@ -158,17 +146,16 @@ class _Producer:
     """Runs the user's iterator in a task of its own; what the shutdown registry ends."""
 
     __slots__ = (
-        "_call_soon",
+        "_asyncio_task",
         "_closed",
+        "_item_ready",
+        "_item_requested",
+        "_item_wanted",
         "_iterator",
-        "_ready",
-        "_requested",
+        "_producing",
         "_result",
-        "_scope",
         "_stopped",
         "_stopping",
-        "_task",
-        "_want",
         "final_event",
     )
 
@@ -176,11 +163,10 @@ class _Producer:
         self._iterator = iterator
         self._closed = False
         self._stopping = False
-        self._requested = False  # the task was asked for an item not taken yet
+        self._item_requested = False  # the task was asked for an item not taken yet
         self._result: object = None
-        self._call_soon: Callable[[Callable[[], object]], object] | None = None
-        self._scope: anyio.CancelScope | None = None
-        self._task: object = None  # a strong reference to the asyncio task
+        self._producing: anyio.CancelScope | None = None  # the producing task's scope
+        self._asyncio_task: object = None  # a strong reference to the producing task
         self.final_event: ServerSentEvent | None = None
 
     # -- the shutdown registry's interface --------------------------------------
@@ -190,26 +176,20 @@ class _Producer:
         if not self._closed:
             self._closed = True
             self.final_event = final_event
-            self._ready.set()
-
-    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object] | None:
-        """How to run a callback on this stream's event loop from another thread or a signal."""
-        return self._call_soon
+            self._item_ready.set()
 
     # -- the consumer's side ----------------------------------------------------
 
     def start(self) -> None:
         """On the first pull, in the framework's task: register, and start the producing task."""
-        self._ready = anyio.Event()
-        self._want = anyio.Event()
+        self._item_ready = anyio.Event()
+        self._item_wanted = anyio.Event()
         self._stopped = anyio.Event()
-        self._call_soon = call_soon_threadsafe()
-        if on_stream_start(self._call_soon):
+        if shutdown.open(self):
             self._closed = True  # the server is shutting down: end at once
-        registry.add(self)
         loop = running_asyncio_loop()
         if loop is not None:
-            self._task = loop.create_task(self._produce())
+            self._asyncio_task = loop.create_task(self._produce())
         else:
             import trio  # anyio's only other backend
 
@@ -221,68 +201,54 @@ class _Producer:
         """The next item; or ``_PING`` after ``ping_after`` s without one, ``_CLOSED``, ``_END``."""
         if self._closed:
             return _CLOSED
-        if not self._requested:
-            self._requested = True
-            self._ready = anyio.Event()
-            self._want.set()
+        if not self._item_requested:
+            self._item_requested = True
+            self._item_ready = anyio.Event()
+            self._item_wanted.set()
         with anyio.move_on_after(ping_after if ping_after is not None else float("inf")):
-            await self._ready.wait()
+            await self._item_ready.wait()
         if self._closed:
             return _CLOSED
-        if not self._ready.is_set():
+        if not self._item_ready.is_set():
             return _PING
-        self._requested = False
+        self._item_requested = False
         return self._result
 
     async def stop(self) -> None:
         """Stop the producing task and wait (bounded) until it closed the user's iterator."""
-        registry.discard(self)
+        shutdown.discard(self)
         self._closed = True
         if self._stopping:
             return
         self._stopping = True
-        if self._scope is not None:
-            self._scope.cancel()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(2 * _CLOSE_TIMEOUT) as waited:
+        if self._producing is not None:
+            self._producing.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2 * CLOSE_TIMEOUT) as waited:
             await self._stopped.wait()
         if waited.cancelled_caught:
-            logger.warning("Closing the SSE iterator took longer than %.1f s", 2 * _CLOSE_TIMEOUT)
+            logger.warning("Closing the SSE iterator took longer than %.1f s", 2 * CLOSE_TIMEOUT)
 
     # -- the producing task -------------------------------------------------------
 
     async def _produce(self) -> None:
         iterator = self._iterator
         try:
-            with anyio.CancelScope() as self._scope:
+            with anyio.CancelScope() as self._producing:
                 if self._stopping:
                     return
                 while True:
-                    await self._want.wait()
-                    self._want = anyio.Event()
+                    await self._item_wanted.wait()
+                    self._item_wanted = anyio.Event()
                     try:
                         self._result = await iterator.__anext__()
                     except StopAsyncIteration:
                         self._result = _END
                     except Exception as exc:
                         self._result = _Failure(exc)
-                    self._ready.set()
+                    self._item_ready.set()
                     if self._result is _END or isinstance(self._result, _Failure):
                         return
         finally:
             with anyio.CancelScope(shield=True):
-                await _aclose(iterator)
+                await aclose_iterator(iterator)
             self._stopped.set()
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    """Close the user's iterator, giving it at most ``_CLOSE_TIMEOUT`` s."""
-    aclose: Callable[[], Awaitable[object]] | None = getattr(iterator, "aclose", None)
-    if aclose is None:
-        return
-    with anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
-        try:
-            await aclose()
-        except Exception:
-            logger.exception("Closing the SSE iterator raised")
-    if scope.cancelled_caught:
-        logger.warning("Closing the SSE iterator took longer than %.1f s", _CLOSE_TIMEOUT)

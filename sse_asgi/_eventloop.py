@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-__all__ = ["call_soon_threadsafe", "running_asyncio_loop"]
+__all__ = ["CallSoon", "call_soon_threadsafe", "running_asyncio_loop", "running_loop"]
+
+#: A loop's "run this callback soon", safe from other threads and signal handlers.
+CallSoon = Callable[[Callable[[], object]], object]
 
 
 def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
@@ -16,11 +19,25 @@ def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def call_soon_threadsafe() -> Callable[[Callable[[], object]], object]:
-    """The current loop's "run this soon" that is safe from other threads and signal handlers."""
+def running_loop() -> object:
+    """The running event loop, as an object to tell loops apart and to weakly refer to.
+
+    The asyncio loop itself; under trio (anyio's only other backend), the
+    run's ``TrioToken``. Pass it to :func:`call_soon_threadsafe`.
+    """
     loop = running_asyncio_loop()
     if loop is not None:
+        return loop
+    import trio
+
+    return trio.lowlevel.current_trio_token()
+
+
+def call_soon_threadsafe(loop: object) -> CallSoon:
+    """``loop``'s (from :func:`running_loop`) thread- and signal-safe "run this soon"."""
+    if isinstance(loop, asyncio.AbstractEventLoop):
         return loop.call_soon_threadsafe
     import trio
 
-    return trio.lowlevel.current_trio_token().run_sync_soon
+    assert isinstance(loop, trio.lowlevel.TrioToken)
+    return loop.run_sync_soon

@@ -1,4 +1,4 @@
-"""Turning any content into one async iterator for the send loop.
+"""Turning any content into one async iterator for a stream, and closing it again.
 
 Async iterables are used as they are. Sync iterables that cannot block
 (lists, tuples, ranges, ...) are walked on the event loop. Every other sync
@@ -8,6 +8,9 @@ and the event loop takes everything that is ready in one go, so a stream of
 N items costs far fewer than N thread hops. The thread also closes the
 iterator (``close()`` runs the generator's ``finally`` in the thread that ran
 it), and it never runs ahead by more than the buffer.
+
+:func:`aclose_iterator` is how every stream closes the iterator when it
+ends: its ``finally`` blocks run at once, bounded in time.
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ import atexit
 import collections
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import anyio
 
-from ._eventloop import call_soon_threadsafe
+from ._eventloop import CallSoon, call_soon_threadsafe, running_loop
 
-__all__ = ["ThreadedIterator", "as_async_iterator"]
+__all__ = ["CLOSE_TIMEOUT", "ThreadedIterator", "aclose_iterator", "as_async_iterator"]
+
+logger = logging.getLogger("sse_asgi")
 
 T = TypeVar("T")
 
@@ -40,6 +46,8 @@ _running: weakref.WeakSet[ThreadedIterator[Any]] = weakref.WeakSet()
 _exit_hook_registered = False
 # At interpreter exit, how long stopping iterators may take to close (seconds).
 _EXIT_GRACE = 1.0
+#: How long closing a stream's iterator may take (seconds).
+CLOSE_TIMEOUT = 1.0
 
 
 def _ensure_exit_hook() -> None:
@@ -106,6 +114,25 @@ def as_async_iterator(content: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[
     )
 
 
+async def aclose_iterator(iterator: AsyncIterator[Any]) -> None:
+    """Close a stream's iterator (``aclose()``), giving it at most :data:`CLOSE_TIMEOUT` s.
+
+    An exception it raises is logged, not raised: the stream is over either way.
+    """
+    aclose: Callable[[], Awaitable[object]] | None = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    with anyio.move_on_after(CLOSE_TIMEOUT) as scope:
+        try:
+            await aclose()
+        except Exception:
+            logger.exception("Closing the SSE iterator raised")
+    if scope.cancelled_caught:
+        logger.warning(
+            "Closing the SSE iterator took longer than %.1f s; gave up waiting", CLOSE_TIMEOUT
+        )
+
+
 async def _inline(content: Iterable[T]) -> AsyncIterator[T]:
     for item in content:
         yield item
@@ -150,7 +177,7 @@ class ThreadedIterator(AsyncIterator[T]):
         self._error: BaseException | None = None
         self._wakeup: anyio.Event | None = None
         self._closed: anyio.Event | None = None
-        self._call_soon: Callable[[Callable[[], object]], object] | None = None
+        self._call_soon: CallSoon | None = None
         self._thread: threading.Thread | None = None
 
     def __aiter__(self) -> ThreadedIterator[T]:
@@ -178,7 +205,7 @@ class ThreadedIterator(AsyncIterator[T]):
             await wakeup.wait()
 
     def _start(self) -> None:
-        self._call_soon = call_soon_threadsafe()
+        self._call_soon = call_soon_threadsafe(running_loop())
         self._closed = anyio.Event()
         context = contextvars.copy_context()
         # A daemon thread: a generator blocked forever must not keep the

@@ -1,30 +1,32 @@
-"""The ASGI response: :class:`EventSourceResponse`, and ``last_event_id``."""
+"""The ASGI application :class:`EventSourceResponse` (framework-free), and ``last_event_id``.
+
+Not to be confused with ``sse_asgi.starlette.EventSourceResponse`` (re-exported
+by ``sse_asgi.fastapi``): that one is a Starlette ``Response`` for Starlette
+and FastAPI apps, and runs one of these inside.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
-from ._event import ServerSentEvent, item_encoder
+from ._headers import HeadersLike, merge_headers
 from ._iterate import as_async_iterator
+from ._options import StreamOptions, StreamSettings, Unpack
 from ._send_loop import SendLoop
-from .types import HTTPResponseStartEvent, Receive, Scope, Send
+from .types import Receive, Scope, Send
 
 __all__ = ["EventSourceResponse", "last_event_id"]
 
-HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
-
-_DEFAULT_HEADERS = (
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    # nginx buffers proxied responses unless told not to.
-    (b"x-accel-buffering", b"no"),
-)
-
 
 class EventSourceResponse:
-    r"""A ``text/event-stream`` response, as a plain ASGI application.
+    r"""A ``text/event-stream`` response, as a plain ASGI application (any framework, or none).
+
+    The core class, ``sse_asgi.EventSourceResponse``: call it with ``scope,
+    receive, send``. Starlette and FastAPI apps return
+    ``sse_asgi.starlette.EventSourceResponse`` / ``sse_asgi.fastapi.EventSourceResponse``
+    instead, a Starlette ``Response`` that takes the same options and runs
+    this class.
 
     ``content`` is an async iterable or a plain iterable. Its items are
     :class:`ServerSentEvent`\ s, sent as they are, or plain values, sent as
@@ -90,22 +92,8 @@ class EventSourceResponse:
     ```
     """
 
-    media_type = "text/event-stream"
-
     # Slots: one response object lives as long as each open connection.
-    __slots__ = (
-        "coalesce",
-        "content",
-        "encode_item",
-        "first_event_grace",
-        "on_disconnect",
-        "on_error",
-        "ping_bytes",
-        "ping_interval",
-        "raw_headers",
-        "send_timeout",
-        "status_code",
-    )
+    __slots__ = ("content", "raw_headers", "settings", "status_code")
 
     def __init__(
         self,
@@ -113,39 +101,13 @@ class EventSourceResponse:
         *,
         status_code: int = 200,
         headers: HeadersLike | None = None,
-        ping_interval: float | None = 15.0,
-        ping_comment: str = "ping",
-        send_timeout: float | None = 30.0,
-        item_type: Any = None,
-        serializer: Callable[[Any], bytes] | None = None,
-        on_error: Callable[[Exception], ServerSentEvent | None] | None = None,
-        on_disconnect: Callable[[], Awaitable[None] | None] | None = None,
-        first_event_grace: float = 0.5,
-        coalesce: float | None = None,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        _check_seconds("ping_interval", ping_interval, allow_zero=False)
-        _check_seconds("send_timeout", send_timeout, allow_zero=False)
-        _check_seconds("first_event_grace", first_event_grace, allow_none=False)
-        _check_seconds("coalesce", coalesce)
         self.content = content
         self.status_code = status_code
-        self.raw_headers = _merge_headers(headers)
-        self.ping_interval = ping_interval
-        self.ping_bytes = ServerSentEvent(comment=ping_comment).encode()
-        self.send_timeout = send_timeout
-        self.on_error = on_error
-        self.on_disconnect = on_disconnect
-        self.first_event_grace = first_event_grace
-        self.coalesce = coalesce
-        self.encode_item = item_encoder(item_type, serializer=serializer)
-
-    def start_message(self) -> HTTPResponseStartEvent:
-        """The ``http.response.start`` message of this response."""
-        return {
-            "type": "http.response.start",
-            "status": self.status_code,
-            "headers": self.raw_headers,
-        }
+        self.raw_headers = merge_headers(headers)
+        #: The options, checked (``ValueError``/``TypeError`` at once for invalid ones).
+        self.settings = StreamSettings.of(options)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the stream on one HTTP connection (an ASGI application call)."""
@@ -153,13 +115,26 @@ class EventSourceResponse:
             raise RuntimeError(f"EventSourceResponse serves HTTP only, not {scope['type']!r}")
         if scope.get("method") == "HEAD":
             # Headers only; the iterator is never started.
-            await send(self.start_message())
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             await _close_unstarted(self.content)
             return
-        await SendLoop(
-            self, as_async_iterator(self.content), receive, send, scope.get("client")
-        ).run()
+        stream = SendLoop(
+            self.settings,
+            as_async_iterator(self.content),
+            receive,
+            send,
+            status=self.status_code,
+            headers=self.raw_headers,
+            client=scope.get("client"),
+        )
+        await stream.run()
 
 
 def last_event_id(scope: Scope) -> str | None:
@@ -193,35 +168,6 @@ def last_event_id(scope: Scope) -> str | None:
             # Browsers send the last event ID string UTF-8 encoded.
             return bytes(value).decode("utf-8", "replace")
     return None
-
-
-def _merge_headers(headers: HeadersLike | None) -> list[tuple[bytes, bytes]]:
-    if headers is None:
-        return list(_DEFAULT_HEADERS)
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    user = [(_header_bytes(name).lower(), _header_bytes(value)) for name, value in items]
-    overridden = {name for name, _ in user}
-    return [pair for pair in _DEFAULT_HEADERS if pair[0] not in overridden] + user
-
-
-def _header_bytes(text: str) -> bytes:
-    if "\r" in text or "\n" in text:
-        raise ValueError(f"header names and values must not contain CR or LF: {text!r}")
-    return text.encode("latin-1")
-
-
-def _check_seconds(
-    name: str, value: float | None, *, allow_zero: bool = True, allow_none: bool = True
-) -> None:
-    if value is None:
-        if not allow_none:
-            raise ValueError(f"{name} must be a number of seconds, not None")
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise TypeError(f"{name} must be a number of seconds or None, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0 (use None to disable)"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
 
 
 async def _close_unstarted(content: object) -> None:

@@ -16,38 +16,57 @@ timeout). Two ways out:
   server's code, and it is off with ``SSE_ASGI_SIGNAL_HOOK=0`` or
   :func:`uninstall_signal_hook`.
 
-hypercorn's CLI runs the app in a worker process that no signal reaches: its
-parent hears SIGTERM and tells the worker through a ``multiprocessing.Event``
-handed to the worker as its ``shutdown_event`` argument. Part of the same
-hook, a thread waits on that event and ends the streams when it is set, so
-the worker's graceful shutdown finds nothing to wait for.
+All of it is one object, :data:`shutdown` (a :class:`Shutdown`): the open
+streams and their event loops, the loops a signal told to stop (weakly: a
+loop that is gone is forgotten), the final event, and what the hook chained
+onto. Streams know it only as a registry -- :meth:`Shutdown.open` as they
+start, :meth:`Shutdown.discard` as they end -- and it knows a stream only as
+a :class:`RunningStream` (something it can ``close()``). The hook is
+installed on one path: :meth:`Shutdown.open` calls
+:meth:`Shutdown.hook_signals` for every stream that starts, unless the hook
+is off (each time, because a server installs its handlers at its startup and
+restores the previous ones when it stops).
+
+What no signal hook can reach: a worker process that hears of shutdown from
+its parent rather than by a signal. hypercorn's command line runs the app in
+such a worker: ``kill <pid>`` (and ``docker stop``) reaches only the parent,
+which tells the worker through a ``multiprocessing.Event`` the app is never
+given (only hypercorn's private attributes hold it, and sse-asgi reads no
+other library's private attributes). There hypercorn's ``--graceful-timeout``
+is what ends the streams (they are cancelled, and still end the body
+cleanly); see the README's "Shutdown" section for that trade-off.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+import weakref
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ._eventloop import call_soon_threadsafe, running_loop
 
 if TYPE_CHECKING:
     from ._event import ServerSentEvent
 
 __all__ = [
     "RunningStream",
+    "Shutdown",
     "close_all_streams",
     "install_signal_hook",
-    "on_stream_start",
-    "registry",
+    "shutdown",
     "uninstall_signal_hook",
 ]
 
-logger = logging.getLogger("sse_asgi")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# With a default disposition, the signal is delivered again after the streams
+# ended: at most this long after it arrived, plus a moment for the server.
+_DEFAULT_ACTION_DELAY = 1.5
+_DEFAULT_ACTION_SETTLE = 0.5
 
 
 class RunningStream(Protocol):
@@ -56,27 +75,126 @@ class RunningStream(Protocol):
     def close(self, final_event: ServerSentEvent | None = None) -> None:
         """End the stream (called on its event loop): send ``final_event``, then finish."""
 
-    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object] | None:
-        """The stream's event loop's thread- and signal-safe "run this soon", once running."""
+
+class Shutdown:
+    """This process's shutdown state: open streams, the signal hook, and loops told to stop.
+
+    ``hook_wanted``: whether :meth:`open` hooks the signals (the environment's
+    ``SSE_ASGI_SIGNAL_HOOK``, until :func:`uninstall_signal_hook`).
+    """
+
+    def __init__(self, *, hook_wanted: bool) -> None:
+        self.hook_wanted = hook_wanted
+        #: The final event every stream gets on a signal (install_signal_hook's).
+        self.final_event: ServerSentEvent | None = None
+        #: The open streams, each with its event loop (see ``running_loop()``).
+        self.streams: dict[RunningStream, object] = {}
+        # The event loops a signal told to stop: streams starting there end at once.
+        self._stopping: weakref.WeakSet[object] = weakref.WeakSet()
+        # Signal number -> the disposition the hook chained onto.
+        self._chained: dict[int, Any] = {}
+        # The handler, as one object: signal.getsignal() gives back what was set.
+        self._handler = self._on_signal
+
+    # -- the registry: streams starting and ending ----------------------------------
+
+    def open(self, stream: RunningStream) -> bool:
+        """Register a stream starting on the running loop; True if that loop is shutting down.
+
+        Also the one place the signal hook is installed from (when wanted).
+        """
+        if self.hook_wanted:
+            self.hook_signals()
+        loop = running_loop()
+        self.streams[stream] = loop
+        return loop in self._stopping
+
+    def discard(self, stream: RunningStream) -> None:
+        """Forget a stream that ended; once none is left, forget handlers no longer chained."""
+        self.streams.pop(stream, None)
+        if not self.streams:
+            for signum in list(self._chained):
+                if signal.getsignal(signum) is not self._handler:  # a server put its own back
+                    del self._chained[signum]
+
+    def close_all(self, final_event: ServerSentEvent | None = None) -> int:
+        """End every open stream now (on the calling loop's thread); how many there were."""
+        streams = list(self.streams)
+        for stream in streams:
+            stream.close(final_event)
+        return len(streams)
+
+    # -- the signal hook ------------------------------------------------------------------
+
+    def hook_signals(self) -> bool:
+        """Chain onto SIGINT and SIGTERM's current handling, unless chained already.
+
+        Only from the main thread (``signal.signal()`` works only there);
+        returns whether both signals are hooked.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return False  # embedders call close_all_streams()
+        hooked = 0
+        for signum in _SIGNALS:
+            current = signal.getsignal(signum)
+            if current is self._handler:
+                hooked += 1
+            elif current is not None:  # None: installed outside Python, leave it alone
+                # Servers restore their own handlers when they stop; a later server
+                # in the same process installs new ones: chain onto whatever is current.
+                self._chained[signum] = current
+                signal.signal(signum, self._handler)
+                hooked += 1
+        return hooked == len(_SIGNALS)
+
+    def unhook_signals(self) -> None:
+        """Restore what the hook chained onto, and stop hooking new streams."""
+        self.hook_wanted = False
+        if threading.current_thread() is threading.main_thread():
+            for signum, chained in list(self._chained.items()):
+                if signal.getsignal(signum) is self._handler:
+                    signal.signal(signum, chained)
+        self._chained.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # A signal handler runs in the main thread between two bytecodes, maybe in
+        # the middle of the event loop: only schedule work, with the thread- and
+        # signal-safe call_soon of each loop. No IO, no logging.
+        self._schedule_close_all()
+        chained = self._chained.get(signum)
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:
+            # Terminating right now would cut every stream off mid-flight: let them
+            # end first, then let the default action happen after all.
+            signal.signal(signum, signal.SIG_DFL)  # a second signal terminates at once
+            threading.Thread(target=self._deliver_default, args=(signum,), daemon=True).start()
+        # SIG_IGN: the streams end, the signal stays otherwise ignored.
+
+    def _schedule_close_all(self) -> None:
+        by_loop: dict[object, list[RunningStream]] = {}
+        for stream, loop in list(self.streams.items()):
+            by_loop.setdefault(loop, []).append(stream)
+        for loop, streams in by_loop.items():
+            self._stopping.add(loop)
+
+            def close(streams: list[RunningStream] = streams) -> None:
+                for stream in streams:
+                    stream.close(self.final_event)
+
+            with contextlib.suppress(RuntimeError):  # that loop is already closed
+                call_soon_threadsafe(loop)(close)
+
+    def _deliver_default(self, signum: int) -> None:
+        deadline = time.monotonic() + _DEFAULT_ACTION_DELAY
+        while self.streams and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(_DEFAULT_ACTION_SETTLE)  # the server may finish on its own meanwhile
+        os.kill(os.getpid(), signum)
 
 
-#: The streams currently running in this process.
-registry: set[RunningStream] = set()
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_previous: dict[int, Any] = {}  # signal -> the disposition we chained onto
-_final_event: ServerSentEvent | None = None
-# Hook automatically on every new stream unless turned off.
-_auto = os.environ.get("SSE_ASGI_SIGNAL_HOOK", "1") != "0"
-# Event loops (their thread-safe call_soon) told to shut down: new streams there end at once.
-_stopping: set[Callable[[Callable[[], object]], object]] = set()
-# With a default disposition, the signal is delivered again after the streams
-# ended: at most this long after it arrived, plus a moment for the server.
-_DEFAULT_ACTION_DELAY = 1.5
-_DEFAULT_ACTION_SETTLE = 0.5
-_parent_lock = threading.Lock()
-_parent_looked = False  # whether we looked for a server parent's shutdown event yet
-_parent_watch = False  # whether that event, once set, ends the streams
+#: This process's shutdown state.
+shutdown = Shutdown(hook_wanted=os.environ.get("SSE_ASGI_SIGNAL_HOOK", "1") != "0")
 
 
 def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
@@ -114,10 +232,7 @@ def close_all_streams(final_event: ServerSentEvent | None = None) -> int:
     anyio.run(main)
     ```
     """
-    streams = list(registry)
-    for stream in streams:
-        stream.close(final_event)
-    return len(streams)
+    return shutdown.close_all(final_event)
 
 
 def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
@@ -129,11 +244,8 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
     are ended on their own event loops and the previous disposition then
     applies as before: a server's handler is called, an ignored signal stays
     ignored, and a default one (terminate) is delivered again once the
-    streams have ended (within 2 s). In a worker process of hypercorn's
-    CLI, which hears of shutdown from its parent rather than by a signal, a
-    thread also waits on the parent's shutdown event and ends the streams.
-    Signals can be hooked only from the main thread; returns whether both
-    are hooked.
+    streams have ended (within 2 s). Signals can be hooked only from the
+    main thread; returns whether both are hooked.
 
     Example:
 
@@ -144,9 +256,8 @@ def install_signal_hook(final_event: ServerSentEvent | None = None) -> bool:
     #> True
     ```
     """
-    global _final_event
-    _final_event = final_event
-    return _hook()
+    shutdown.final_event = final_event
+    return shutdown.hook_signals()
 
 
 def uninstall_signal_hook() -> None:
@@ -160,122 +271,4 @@ def uninstall_signal_hook() -> None:
     uninstall_signal_hook()  # e.g. when your app handles shutdown itself
     ```
     """
-    global _auto, _parent_watch
-    _auto = False
-    _parent_watch = False
-    if threading.current_thread() is threading.main_thread():
-        for signum, previous in list(_previous.items()):
-            if signal.getsignal(signum) is _on_signal:
-                signal.signal(signum, previous)
-    _previous.clear()
-
-
-def on_stream_start(call_soon: Callable[[Callable[[], object]], object] | None) -> bool:
-    """Called as each stream starts: (re)hook the signals; True if this loop is shutting down."""
-    if _auto:
-        _hook()
-    return call_soon in _stopping
-
-
-def _hook() -> bool:
-    _watch_parent()
-    if threading.current_thread() is not threading.main_thread():
-        return False  # signal.signal() works only there; embedders call close_all_streams()
-    hooked = 0
-    for signum in _SIGNALS:
-        current = signal.getsignal(signum)
-        if current is _on_signal:
-            hooked += 1
-        elif current is not None:  # None: installed outside Python, leave it alone
-            # Servers restore their own handlers when they stop; a later server
-            # in the same process installs new ones: chain onto whatever is current.
-            _previous[signum] = current
-            signal.signal(signum, _on_signal)
-            hooked += 1
-    return hooked == len(_SIGNALS)
-
-
-def _watch_parent() -> None:
-    global _parent_looked, _parent_watch
-    _parent_watch = True
-    if _parent_looked:
-        return
-    with _parent_lock:
-        if _parent_looked:
-            return
-        _parent_looked = True
-        event = _hypercorn_shutdown_event()
-        if event is not None:
-            name = "sse-asgi: hypercorn shutdown watch"
-            threading.Thread(
-                target=_on_parent_shutdown, args=(event,), name=name, daemon=True
-            ).start()
-
-
-def _hypercorn_shutdown_event() -> Any:
-    """The event by which hypercorn's parent process tells this worker to stop, if it is one."""
-    import multiprocessing  # only once per process, and only once a stream starts
-
-    if multiprocessing.parent_process() is None:
-        return None
-    # In a spawned child, the Process object is unpickled from the parent with
-    # its target and arguments (hypercorn's run.py passes them as keywords).
-    process = multiprocessing.current_process()
-    target_module = getattr(getattr(process, "_target", None), "__module__", None) or ""
-    kwargs = getattr(process, "_kwargs", None)
-    if not target_module.startswith("hypercorn.") or not isinstance(kwargs, dict):
-        return None
-    event = kwargs.get("shutdown_event")
-    if not (callable(getattr(event, "wait", None)) and callable(getattr(event, "is_set", None))):
-        return None
-    return event
-
-
-def _on_parent_shutdown(event: Any) -> None:
-    try:
-        event.wait()
-    except OSError:  # the parent's semaphore is gone: nothing more will come
-        return
-    if _parent_watch:
-        _schedule_close_all()
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # A signal handler runs in the main thread between two bytecodes, maybe in
-    # the middle of the event loop: only schedule work, with the thread- and
-    # signal-safe call_soon of each loop. No IO, no logging.
-    _schedule_close_all()
-    previous = _previous.get(signum)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        # Terminating right now would cut every stream off mid-flight: let them
-        # end first, then let the default action happen after all.
-        signal.signal(signum, signal.SIG_DFL)  # a second signal terminates at once
-        threading.Thread(target=_deliver_default, args=(signum,), daemon=True).start()
-    # SIG_IGN: the streams end, the signal stays otherwise ignored.
-
-
-def _deliver_default(signum: int) -> None:
-    deadline = time.monotonic() + _DEFAULT_ACTION_DELAY
-    while registry and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(_DEFAULT_ACTION_SETTLE)  # the server may finish on its own meanwhile
-    os.kill(os.getpid(), signum)
-
-
-def _schedule_close_all() -> None:
-    by_loop: dict[Callable[[Callable[[], object]], object], list[RunningStream]] = {}
-    for stream in list(registry):
-        call_soon = stream.call_soon_threadsafe()
-        if call_soon is not None:
-            by_loop.setdefault(call_soon, []).append(stream)
-    for call_soon, streams in by_loop.items():
-        _stopping.add(call_soon)
-
-        def close(streams: list[RunningStream] = streams) -> None:
-            for stream in streams:
-                stream.close(_final_event)
-
-        with contextlib.suppress(RuntimeError):  # that loop is already closed
-            call_soon(close)
+    shutdown.unhook_signals()

@@ -1,7 +1,9 @@
 /*
  * sse_asgi._speedups: ServerSentEvent construction in C, the compiled twin of
- * sse_asgi/_event_py.py (same public names: ServerSentEvent, rebuild).
- * sse_asgi/_event.py chooses between the two.
+ * sse_asgi/_event_py.py (same public names: ServerSentEvent, rebuild) and of
+ * the frame layout sse_asgi/_encoder.py owns (event_frame): the one place
+ * outside the encoder that writes frame bytes (see the encoder's docstring).
+ * sse_asgi/_event.py chooses between the two twins.
  *
  * Why: building an event is on every stream's hot path, and on CPython a
  * Python __init__ with keyword arguments alone costs several times what
@@ -773,22 +775,21 @@ event_encode(Event *self, PyObject *Py_UNUSED(ignored))
     return Py_XNewRef(encoded_of(self));
 }
 
-/* A pickle names sse_asgi._event.restore, as the Python class's does, so an
-   event pickled under either twin loads as the twin the loading process
-   runs. Looked up here, not at module exec: sse_asgi._event imports this
-   module. */
+/* A pickle names sse_asgi._pickling.restore, as the Python class's does, so
+   an event pickled under either twin loads as the twin the loading process
+   runs (sse_asgi._event tells restore which). */
 static PyObject *
 event_reduce(Event *self, PyObject *Py_UNUSED(ignored))
 {
     if (encoded_of(self) == NULL) {
         return NULL;
     }
-    PyObject *selector = PyImport_ImportModule("sse_asgi._event");
-    if (selector == NULL) {
+    PyObject *pickling = PyImport_ImportModule("sse_asgi._pickling");
+    if (pickling == NULL) {
         return NULL;
     }
-    PyObject *restore = PyObject_GetAttrString(selector, "restore");
-    Py_DECREF(selector);
+    PyObject *restore = PyObject_GetAttrString(pickling, "restore");
+    Py_DECREF(pickling);
     if (restore == NULL) {
         return NULL;
     }

@@ -76,6 +76,7 @@ from starlette.responses import Response
 
 from ._event import ServerSentEvent
 from ._json import dumps_by_alias, item_serializer
+from ._options import DEFAULT_SETTINGS, StreamOptions
 from .starlette import EventSourceResponse as _StarletteResponse
 
 try:
@@ -101,7 +102,7 @@ _UNSET: Any = object()  # "not given", where None means something
 #: The keep-alive comment sent after 15 s without an event (``fastapi.sse``'s,
 #: and the default of :class:`EventSourceResponse`'s ``ping_interval`` and
 #: ``ping_comment``).
-KEEPALIVE_COMMENT = b": ping\n\n"
+KEEPALIVE_COMMENT = DEFAULT_SETTINGS.ping_bytes  # b": ping\n\n"
 
 
 class EventSourceResponse(_StarletteResponse, *_NATIVE_BASES):  # type: ignore[misc]
@@ -111,7 +112,9 @@ class EventSourceResponse(_StarletteResponse, *_NATIVE_BASES):  # type: ignore[m
     ``default_response_class=``) for generator path operations of a router
     with :class:`EventSourceRoute`, or return an instance from any path
     operation. It is :class:`sse_asgi.starlette.EventSourceResponse` (same
-    arguments and options, ``with_options()`` included); on FastAPI >= 0.135
+    arguments and options, ``with_options()`` included), a Starlette
+    ``Response`` -- not the framework-free ASGI application
+    :class:`sse_asgi.EventSourceResponse` it runs inside; on FastAPI >= 0.135
     it also subclasses ``fastapi.sse.EventSourceResponse``, so that FastAPI
     treats the path operation as the SSE stream it is -- the same item
     validation and OpenAPI document.
@@ -386,7 +389,7 @@ def _item_type_of(endpoint: Callable[..., Any]) -> Any:
     return None if annotated is _UNSET else _stream_item_type(annotated)
 
 
-def _options(route: Any, response_class: type[Any], item_type: Any) -> dict[str, Any]:
+def _options(route: Any, response_class: type[Any], item_type: Any) -> StreamOptions:
     """The response's serialization options for this route."""
     if item_type is not None:
         serializer = item_serializer(
@@ -421,7 +424,7 @@ def _sub_response(response: Response) -> Response:
 def _sse_endpoint(
     endpoint: Callable[..., Any],
     response_class: type[_StarletteResponse],
-    options: dict[str, Any],
+    options: StreamOptions,
     status_code: int | None,
 ) -> Callable[..., Any]:
     # A real coroutine function: FastAPI 0.100 checks with iscoroutinefunction.

@@ -35,6 +35,7 @@ anyio.run(main)
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
@@ -43,7 +44,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ._event import ServerSentEvent  # re-exported: one import line serves Starlette apps
-from ._response import EventSourceResponse as _CoreResponse
+from ._options import DEFAULT_SETTINGS, StreamOptions, StreamSettings, Unpack
+from ._response import EventSourceResponse as _ASGIResponse
 from .types import Receive as _Receive
 from .types import Send as _Send
 
@@ -54,6 +56,11 @@ _R = TypeVar("_R", bound="EventSourceResponse")
 
 class EventSourceResponse(Response):
     """A Starlette ``Response`` that streams Server-Sent Events with sse-asgi's engine.
+
+    The class Starlette and FastAPI apps return (``sse_asgi.fastapi`` re-exports
+    it, as a ``fastapi.sse`` subclass too). Inside, it runs the framework-free
+    ASGI application :class:`sse_asgi.EventSourceResponse` -- the same name,
+    a different class: that one is no Starlette ``Response``.
 
     Takes Starlette's arguments (``content``, ``status_code``, ``headers``,
     ``media_type``, ``background``) plus every option of
@@ -76,6 +83,8 @@ class EventSourceResponse(Response):
     media_type = "text/event-stream"
     #: Options every instance of this class starts from (see :meth:`with_options`).
     default_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    # Those options, checked: shared by every instance given no options of its own.
+    _default_settings: ClassVar[StreamSettings] = DEFAULT_SETTINGS
 
     def __init__(
         self,
@@ -84,11 +93,11 @@ class EventSourceResponse(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
-        **options: Any,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        self._stream = _CoreResponse(
-            content, status_code=status_code, headers=headers, **{**self.default_options, **options}
-        )
+        self._stream = _ASGIResponse(content, status_code=status_code, headers=headers)
+        settings = self._default_settings
+        self._stream.settings = replace(settings, **options) if options else settings
         self.status_code = status_code
         self.background = background
         self.body = b""
@@ -100,7 +109,7 @@ class EventSourceResponse(Response):
             self.headers["content-type"] = media_type
 
     @classmethod
-    def with_options(cls: type[_R], **options: Any) -> type[_R]:
+    def with_options(cls: type[_R], **options: Unpack[StreamOptions]) -> type[_R]:
         """A subclass whose instances use ``options`` by default.
 
         Handy where you name a class rather than build an instance, such as
@@ -116,9 +125,12 @@ class EventSourceResponse(Response):
         #> {'ping_interval': 5} True
         ```
         """
-        merged = {**cls.default_options, **options}
-        _CoreResponse((), **merged)  # invalid options fail here, not on the first request
-        namespace = {"default_options": MappingProxyType(merged), "__module__": cls.__module__}
+        namespace = {
+            "default_options": MappingProxyType({**cls.default_options, **options}),
+            # Checked here: invalid options fail now, not on the first request.
+            "_default_settings": replace(cls._default_settings, **options),
+            "__module__": cls.__module__,
+        }
         return type(cls.__name__, (cls,), namespace)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

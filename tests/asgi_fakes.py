@@ -111,3 +111,16 @@ async def counting(n: int, delay: float = 0.0) -> AsyncIterator[dict[str, int]]:
         yield {"i": i}
         if delay:
             await anyio.sleep(delay)
+
+
+async def run_response(response: ASGIApp, client: FakeClient, method: str = "GET") -> None:
+    """Serve ``response`` to ``client`` on a fake connection, failing after 10 s."""
+    with anyio.fail_after(10):
+        await response(http_scope(method), client.receive, client.send)
+
+
+async def idle_after(n: int) -> AsyncIterator[dict[str, int]]:
+    """``n`` events, then silence until cancelled."""
+    for i in range(n):
+        yield {"i": i}
+    await anyio.sleep_forever()

@@ -369,11 +369,21 @@ class TestMaxEventSize:
         assert events.decoder.dropped_events == 1
         assert events.decoder.max_event_size == 10
 
-    def test_default_cap_is_documented(self) -> None:
+    def test_the_default_cap_applies_and_is_the_documented_one(self) -> None:
+        """Without ``max_event_size``, the decoder and the iterators drop an event just
+        over DEFAULT_MAX_EVENT_SIZE and keep one well under it; the docstring's figure is it."""
         from sse_asgi._decoder import DEFAULT_MAX_EVENT_SIZE
 
-        assert DEFAULT_MAX_EVENT_SIZE == 16 * 1024 * 1024
-        assert "max_event_size" in (EventDecoder.__doc__ or "")
+        too_big = b"data: " + b"x" * DEFAULT_MAX_EVENT_SIZE + b"\n\n"
+        fits = b"data: " + b"y" * (DEFAULT_MAX_EVENT_SIZE // 2) + b"\n\n"
+        decoder = EventDecoder()
+        events = decoder.feed(too_big + fits)
+        assert [len(event.data) for event in events] == [DEFAULT_MAX_EVENT_SIZE // 2]
+        assert decoder.dropped_events == 1
+        events = list(iter_events([too_big, fits]))
+        assert [len(event.data) for event in events] == [DEFAULT_MAX_EVENT_SIZE // 2]
+        documented = f"``max_event_size`` (bytes, default {DEFAULT_MAX_EVENT_SIZE // 2**20} MiB)"
+        assert documented in " ".join((EventDecoder.__doc__ or "").split())
 
 
 def _streams() -> Iterable[bytes]:

@@ -249,36 +249,48 @@ def _read_to_end(
 # How the signal reaches the server: "pid" is `kill <pid>` (docker stop, most
 # process managers); "group" is the whole process group, as Ctrl-C in a terminal
 # and systemd's default do. hypercorn's CLI runs the app in a worker process that
-# only a group signal reaches; with its pid alone, the parent tells the worker
-# through its shutdown event, which the hook watches (without it, hypercorn's 3 s
-# graceful timeout would be what ends the streams).
+# only a group signal reaches (`--workers 0` runs it in hypercorn's own process,
+# which the pid reaches). With its pid alone, the parent tells the worker through
+# a multiprocessing event the app is never given, so no hook ends the streams:
+# hypercorn's graceful timeout does (see the README's Shutdown section), on
+# Python < 3.12.1 -- test_hypercorn_waits_for_open_streams_on_its_pid_alone below
+# is the case where it does not.
+HYPERCORN_GRACEFUL_TIMEOUT_WORKS = sys.version_info < (3, 12, 1)
+GRACEFUL_1S = ["--graceful-timeout", "1"]
 SHUTDOWN_CASES = [
-    pytest.param("uvicorn-httptools", "pid", 2.0),
-    pytest.param("uvicorn-h11", "pid", 2.0),
-    pytest.param("hypercorn", "group", 2.0),
-    pytest.param("hypercorn", "pid", 2.0),
-    pytest.param("hypercorn-trio", "pid", 2.0),
-    pytest.param("granian", "pid", 2.0),
+    pytest.param("uvicorn-httptools", "pid", [], 2.0),
+    pytest.param("uvicorn-h11", "pid", [], 2.0),
+    pytest.param("hypercorn", "group", [], 2.0),
+    pytest.param("hypercorn", "pid", ["--workers", "0"], 2.0, id="hypercorn-workers-0-pid"),
+    pytest.param(
+        "hypercorn",
+        "pid",
+        GRACEFUL_1S,
+        3.0,
+        id="hypercorn-pid-graceful-timeout",
+        marks=pytest.mark.skipif(
+            not HYPERCORN_GRACEFUL_TIMEOUT_WORKS, reason="pgjones/hypercorn#308: see below"
+        ),
+    ),
+    pytest.param(
+        "hypercorn-trio", "pid", GRACEFUL_1S, 3.0, id="hypercorn-trio-pid-graceful-timeout"
+    ),
+    pytest.param("granian", "pid", [], 2.0),
 ]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize(("kind", "delivery", "limit"), SHUTDOWN_CASES)
+@pytest.mark.parametrize(("kind", "delivery", "options", "limit"), SHUTDOWN_CASES)
 def test_shutdown_with_open_streams(
-    kind: str, delivery: str, limit: float, signum: int, tmp_path: Path
+    kind: str, delivery: str, options: list[str], limit: float, signum: int, tmp_path: Path
 ) -> None:
     markers_dir = tmp_path / "markers"
     markers_dir.mkdir()
     paths = ["/idle", "/count?n=1000000&delay=0.05", "/sync"]
     outcome: dict[str, str] = {}
-    with run_server(kind, tmp_path, env={"SSE_ASGI_MARKERS": str(markers_dir)}) as server:
-        threads = []
-        for path in paths:
-            opened = threading.Event()
-            thread = threading.Thread(target=_read_to_end, args=(server, path, opened, outcome))
-            thread.start()
-            assert opened.wait(10), f"{path} did not open"
-            threads.append(thread)
+    env = {"SSE_ASGI_MARKERS": str(markers_dir)}
+    with run_server(kind, tmp_path, env=env, options=options) as server:
+        threads = _open_streams(server, paths, outcome)
         if delivery == "group":
             os.killpg(server.process.pid, signum)
         else:
@@ -291,6 +303,46 @@ def test_shutdown_with_open_streams(
     assert outcome == dict.fromkeys(paths, "clean end"), log
     for name in ("idle", "count", "sync"):
         assert list(markers_dir.glob(f"{name}-*")), f"{name}'s finally did not run:\n{log}"
+
+
+def _open_streams(
+    server: RunningServer, paths: list[str], outcome: dict[str, str]
+) -> list[threading.Thread]:
+    """A reader thread per path, each returned once its stream is open."""
+    threads = []
+    for path in paths:
+        opened = threading.Event()
+        thread = threading.Thread(target=_read_to_end, args=(server, path, opened, outcome))
+        thread.start()
+        assert opened.wait(10), f"{path} did not open"
+        threads.append(thread)
+    return threads
+
+
+@pytest.mark.skipif(HYPERCORN_GRACEFUL_TIMEOUT_WORKS, reason="Python >= 3.12.1 only")
+def test_hypercorn_waits_for_open_streams_on_its_pid_alone(tmp_path: Path) -> None:
+    """The limitation the README documents: on Python >= 3.12.1, hypercorn's worker told
+    to stop by its parent waits in ``Server.wait_closed()`` for every connection before
+    its graceful timeout applies (pgjones/hypercorn#308), and no signal reaches the app.
+
+    The streams stay open; a signal to the process group (or ``--workers 0``, or
+    ``close_all_streams()`` from the app) is what ends them."""
+    markers_dir = tmp_path / "markers"
+    markers_dir.mkdir()
+    outcome: dict[str, str] = {}
+    env = {"SSE_ASGI_MARKERS": str(markers_dir)}
+    with run_server("hypercorn", tmp_path, env=env, options=GRACEFUL_1S) as server:
+        threads = _open_streams(server, ["/idle"], outcome)
+        server.signal(signal.SIGTERM)
+        time.sleep(3.0)  # three times its graceful timeout: a bounded look, not a sync
+        still_running = server.process.poll() is None
+        os.killpg(server.process.pid, signal.SIGTERM)  # the group: the hook ends them
+        took = server.wait(timeout=10)
+        for thread in threads:
+            thread.join(10)
+    assert still_running, "hypercorn exited: pgjones/hypercorn#308 is fixed -- update the README"
+    assert took < 2.0
+    assert outcome == {"/idle": "clean end"}
 
 
 # -- clients that stop reading, at shutdown -------------------------------------------------
@@ -312,23 +364,32 @@ SERVER_LINES_AT_SHUTDOWN = [
 ]
 
 # From Python 3.12.1 hypercorn's asyncio worker waits in Server.wait_closed() for
-# every connection before its graceful timeout applies (pgjones/hypercorn#308).
-HYPERCORN_GRACEFUL_TIMEOUT_WORKS = sys.version_info < (3, 12, 1)
+# every connection before its graceful timeout applies (pgjones/hypercorn#308):
+# HYPERCORN_GRACEFUL_TIMEOUT_WORKS, above.
 
 # Each server once, with what the README's table names for it (2 s settings, or a
 # 5 s TCP_USER_TIMEOUT where no setting of the server's helps); the signal
-# alternates (both take the same path through the hook).
+# alternates (both take the same path through the hook). The signal goes to the
+# server's pid, but to hypercorn's process group (Ctrl-C in a terminal): its pid
+# alone reaches no hook (see test_shutdown_with_open_streams), and its asyncio
+# worker would then wait for the stalled connections past its graceful timeout.
+# hypercorn's trio worker ends nothing on a signal (its writes are shielded), so
+# there the pid is signalled: the kernel's timeout frees the connections before
+# the worker exits.
 STALLED_CASES = [
-    pytest.param("uvicorn-httptools", signal.SIGTERM, ["--timeout-graceful-shutdown", "2"], None),
-    pytest.param("uvicorn-h11", signal.SIGINT, ["--timeout-graceful-shutdown", "2"], None),
+    pytest.param(
+        "uvicorn-httptools", signal.SIGTERM, "pid", ["--timeout-graceful-shutdown", "2"], None
+    ),
+    pytest.param("uvicorn-h11", signal.SIGINT, "pid", ["--timeout-graceful-shutdown", "2"], None),
     pytest.param(
         "hypercorn",
         signal.SIGINT,
+        "group",
         ["--graceful-timeout", "2"],
         None if HYPERCORN_GRACEFUL_TIMEOUT_WORKS else 5.0,
     ),
-    pytest.param("hypercorn-trio", signal.SIGTERM, [], 5.0),
-    pytest.param("granian", signal.SIGTERM, ["--workers-kill-timeout", "2"], None),
+    pytest.param("hypercorn-trio", signal.SIGTERM, "pid", [], 5.0),
+    pytest.param("granian", signal.SIGTERM, "pid", ["--workers-kill-timeout", "2"], None),
 ]
 STALLED, TIMED_OUT_FIRST, HEALTHY = 100, 50, 400
 
@@ -340,12 +401,17 @@ def _without_known_lines(log: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("kind", "signum", "options", "user_timeout"),
+    ("kind", "signum", "delivery", "options", "user_timeout"),
     STALLED_CASES,
     ids=[str(case.values[0]) for case in STALLED_CASES],
 )
 def test_shutdown_with_stalled_clients(
-    kind: str, signum: int, options: list[str], user_timeout: float | None, tmp_path: Path
+    kind: str,
+    signum: int,
+    delivery: str,
+    options: list[str],
+    user_timeout: float | None,
+    tmp_path: Path,
 ) -> None:
     """100 clients that stopped reading and 400 healthy streams: the server exits in
     time, every healthy client gets a complete body, every generator is closed,
@@ -377,7 +443,10 @@ def test_shutdown_with_stalled_clients(
             # (it used to return after 1 s: uvicorn logged an error for each).
             clients.service_for(1.5)
             before, closed_before = server.log(), len(list(markers_dir.glob("flood-*")))
-            server.signal(signum)
+            if delivery == "group":
+                os.killpg(server.process.pid, signum)
+            else:
+                server.signal(signum)
             took = clients.service_until(lambda: server.process.poll() is not None, 30, "exit")
             print(f"{kind}: exited {took:.2f} s after the signal")
             clients.service_until(lambda: clients.open_readers_count == 0, 10, "end of every body")

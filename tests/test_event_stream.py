@@ -23,7 +23,6 @@ from sse_asgi import (
     Broadcast,
     EventSourceResponse,
     ServerSentEvent,
-    _event_stream,
     _shutdown,
     close_all_streams,
     event_stream,
@@ -160,10 +159,10 @@ async def test_aclose_closes_the_content_at_once() -> None:
     watched = Watched()
     stream = event_stream(watched.idle_after_one())
     await next_chunk(stream)
-    assert _shutdown.registry
+    assert _shutdown.shutdown.streams
     await stream.aclose()  # the producer waits for the next request: between items
     assert watched.closed.is_set()
-    assert not _shutdown.registry
+    assert not _shutdown.shutdown.streams
 
 
 async def test_cancelling_a_pull_closes_the_content_before_it_returns() -> None:
@@ -180,7 +179,7 @@ async def test_cancelling_a_pull_closes_the_content_before_it_returns() -> None:
         await anyio.wait_all_tasks_blocked()
         tg.cancel_scope.cancel()
     assert watched.closed.is_set()
-    assert not _shutdown.registry
+    assert not _shutdown.shutdown.streams
 
 
 # trio closes a collected async generator too, but warns that it was not closed.
@@ -195,7 +194,7 @@ async def test_a_dropped_stream_closes_its_content() -> None:
     gc.collect()
     with anyio.fail_after(5):
         await watched.closed.wait()
-    assert not _shutdown.registry  # left before the content was closed
+    assert not _shutdown.shutdown.streams  # left before the content was closed
 
 
 async def test_close_all_streams_sends_the_final_event_and_finishes() -> None:
@@ -213,7 +212,7 @@ async def test_close_all_streams_sends_the_final_event_and_finishes() -> None:
         assert close_all_streams(ServerSentEvent(event="bye", retry=500)) == 1
     assert chunks == [b"event: bye\nretry: 500\n\n"]
     assert watched.closed.is_set()
-    assert not _shutdown.registry
+    assert not _shutdown.shutdown.streams
 
 
 async def test_closed_while_the_framework_sends_ends_at_the_next_pull() -> None:
@@ -228,11 +227,11 @@ async def test_closed_while_the_framework_sends_ends_at_the_next_pull() -> None:
 async def test_a_stream_starting_during_shutdown_ends_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_event_stream, "on_stream_start", lambda call_soon: True)
+    monkeypatch.setattr(_shutdown.shutdown, "open", lambda stream: True)
     watched = Watched()
     with anyio.fail_after(1):
         assert [chunk async for chunk in event_stream(watched.idle_after_one())] == []
-    assert not _shutdown.registry
+    assert not _shutdown.shutdown.streams
 
 
 async def test_an_error_propagates_after_the_events_before_it() -> None:
@@ -250,7 +249,7 @@ async def test_an_error_propagates_after_the_events_before_it() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         await anext(stream)
     assert closed == [True]
-    assert not _shutdown.registry
+    assert not _shutdown.shutdown.streams
 
 
 async def test_an_encoding_error_closes_the_content() -> None:

@@ -495,13 +495,13 @@ def test_keepalive_comment_is_what_the_default_keep_alive_sends() -> None:
     from sse_asgi.fastapi import KEEPALIVE_COMMENT
 
     assert KEEPALIVE_COMMENT == b": ping\n\n"
-    stream = EventSourceResponse(iter(()))._stream  # the core response inside
-    assert (stream.ping_bytes, stream.ping_interval) == (KEEPALIVE_COMMENT, 15.0)
+    settings = EventSourceResponse(iter(()))._stream.settings  # the core response's
+    assert (settings.ping_bytes, settings.ping_interval) == (KEEPALIVE_COMMENT, 15.0)
     if HAS_FASTAPI_SSE:
         import fastapi.sse
 
         assert fastapi.sse.KEEPALIVE_COMMENT == KEEPALIVE_COMMENT
-        assert stream.ping_interval == fastapi.sse._PING_INTERVAL
+        assert settings.ping_interval == fastapi.sse._PING_INTERVAL
 
 
 sse_text = st.lists(

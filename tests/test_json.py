@@ -34,8 +34,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from sse_asgi import InvalidEventError, ServerSentEvent
 from sse_asgi import fastapi as ours
-from sse_asgi._event import encode_item
 from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
+from sse_asgi._item_encoder import encode_item
 from sse_asgi._json import dumps, dumps_by_alias, json_fallback
 from sse_asgi.testing import connect
 

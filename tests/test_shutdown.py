@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -27,20 +28,19 @@ from .asgi_fakes import FakeClient, http_scope
 def clean_hook() -> Iterator[list[int]]:
     """A recording SIGTERM handler as "the server's", and the hook's state restored afterwards."""
     calls: list[int] = []
+    state = _shutdown.shutdown
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    state = (_shutdown._auto, dict(_shutdown._previous), _shutdown._final_event)
-    parent = (_shutdown._parent_looked, _shutdown._parent_watch)
+    before = (state.hook_wanted, dict(state._chained), state.final_event)
     signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
     try:
         yield calls
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
-        _shutdown._auto, previous, _shutdown._final_event = state
-        _shutdown._previous.clear()
-        _shutdown._previous.update(previous)
-        _shutdown._stopping.clear()
-        _shutdown._parent_looked, _shutdown._parent_watch = parent
+        state.hook_wanted, chained, state.final_event = before
+        state._chained.clear()
+        state._chained.update(chained)
+        state._stopping.clear()
 
 
 async def forever(closed: list[str]) -> AsyncIterator[int]:
@@ -84,110 +84,21 @@ async def test_streams_starting_after_the_signal_end_at_once(clean_hook: list[in
     assert closed == ["closed", "closed"]
 
 
-def hypercorn_worker(
-    config: object = None, sockets: object = None, shutdown_event: object = None
-) -> None:
-    """Stands in for hypercorn's worker function, the target of its worker processes."""
-
-
-hypercorn_worker.__module__ = "hypercorn.asyncio.run"
-
-
-class SpawnedWorker:
-    """What multiprocessing.current_process() is in a worker hypercorn spawned."""
-
-    def __init__(self, target: object, shutdown_event: threading.Event) -> None:
-        self._target = target
-        self._kwargs = {"config": None, "sockets": None, "shutdown_event": shutdown_event}
-
-
-@pytest.fixture
-def in_hypercorn_worker(monkeypatch: pytest.MonkeyPatch, clean_hook: list[int]) -> threading.Event:
-    """This process dressed as hypercorn's worker; the event is its parent's shutdown_event."""
-    import multiprocessing
-
-    shutdown_event = threading.Event()
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
-    monkeypatch.setattr(
-        multiprocessing, "current_process", lambda: SpawnedWorker(hypercorn_worker, shutdown_event)
-    )
-    _shutdown._parent_looked = False
-    return shutdown_event
-
-
-@pytest.mark.anyio
-async def test_hypercorns_parent_telling_its_worker_to_stop_ends_the_streams(
-    in_hypercorn_worker: threading.Event,
-) -> None:
-    closed: list[str] = []
-    client = FakeClient()
-    install_signal_hook(ServerSentEvent(event="bye"))
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                EventSourceResponse(forever(closed)), http_scope(), client.receive, client.send
-            )
-            await client.wait_for(lambda: len(client.events) == 1)
-            in_hypercorn_worker.set()  # what hypercorn's parent does on SIGTERM
-    assert closed == ["closed"]
-    assert client.body.endswith(b"data: 1\n\nevent: bye\n\n")
-    assert client.completed
-
-
-@pytest.mark.anyio
-async def test_the_hypercorn_watch_is_off_with_the_hook(
-    in_hypercorn_worker: threading.Event,
-) -> None:
-    closed: list[str] = []
-    client = FakeClient()
-    install_signal_hook()
-    uninstall_signal_hook()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            EventSourceResponse(forever(closed)), http_scope(), client.receive, client.send
-        )
-        await client.wait_for(lambda: len(client.events) == 1)
-        in_hypercorn_worker.set()
-        await anyio.sleep(0.3)
-        assert closed == []
-        assert not client.completed
-        tg.cancel_scope.cancel()
-
-
-def test_other_spawned_processes_are_not_watched(monkeypatch: pytest.MonkeyPatch) -> None:
-    import multiprocessing
-
-    def worker(shutdown_event: object = None) -> None:
-        """Somebody else's process target, with an argument of the same name."""
-
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
-    monkeypatch.setattr(
-        multiprocessing, "current_process", lambda: SpawnedWorker(worker, threading.Event())
-    )
-    assert _shutdown._hypercorn_shutdown_event() is None
-    monkeypatch.setattr(
-        multiprocessing,
-        "current_process",
-        lambda: SpawnedWorker(hypercorn_worker, threading.Event()),
-    )
-    assert _shutdown._hypercorn_shutdown_event() is not None
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: None)
-    assert _shutdown._hypercorn_shutdown_event() is None
-
-
 def test_the_hook_chains_once_and_is_found_again_after_a_server_restores_its_handler(
     clean_hook: list[int],
 ) -> None:
+    state = _shutdown.shutdown
     install_signal_hook()
-    assert signal.getsignal(signal.SIGTERM) is _shutdown._on_signal
+    assert signal.getsignal(signal.SIGTERM) == state._on_signal
     install_signal_hook()  # never wraps itself
-    assert callable(_shutdown._previous[signal.SIGTERM])
-    assert _shutdown._previous[signal.SIGTERM] is not _shutdown._on_signal
-    # A server restores its handlers on exit and the next one installs new ones:
+    assert callable(state._chained[signal.SIGTERM])
+    assert state._chained[signal.SIGTERM] != state._on_signal
+    # A server restores its handlers on exit and the next one installs new ones,
+    # before its first stream starts:
     signal.signal(signal.SIGTERM, lambda signum, frame: clean_hook.append(-signum))
-    _shutdown._auto = True
-    _shutdown.on_stream_start(None)
-    assert signal.getsignal(signal.SIGTERM) is _shutdown._on_signal
+    state.hook_wanted = True
+    state.hook_signals()  # what Shutdown.open() does for every stream
+    assert signal.getsignal(signal.SIGTERM) == state._on_signal
     signal.raise_signal(signal.SIGTERM)
     assert clean_hook == [-signal.SIGTERM]
 
@@ -197,8 +108,80 @@ def test_uninstall_restores_the_previous_handlers(clean_hook: list[int]) -> None
     install_signal_hook()
     uninstall_signal_hook()
     assert signal.getsignal(signal.SIGTERM) is before
-    _shutdown.on_stream_start(None)  # no automatic re-install after an uninstall
+    anyio.run(run_one_stream)  # no automatic re-install after an uninstall
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+async def run_one_stream() -> None:
+    client = FakeClient()
+    await EventSourceResponse([1])(http_scope(), client.receive, client.send)
+    assert client.completed
+
+
+def test_a_starting_stream_installs_the_hook(clean_hook: list[int]) -> None:
+    """Shutdown.open(), which every stream calls, is the path that installs it."""
+    _shutdown.shutdown.hook_wanted = True
+    assert signal.getsignal(signal.SIGTERM) != _shutdown.shutdown._on_signal
+    anyio.run(run_one_stream)
+    assert signal.getsignal(signal.SIGTERM) == _shutdown.shutdown._on_signal
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_loop_that_ran_streams_and_was_told_to_stop_can_be_collected(
+    clean_hook: list[int], backend: str
+) -> None:
+    """The state keeps no event loop alive: the loops a signal stopped are held weakly."""
+    from sse_asgi._eventloop import running_loop
+
+    loops: list[weakref.ref[object]] = []
+
+    async def main() -> None:
+        loops.append(weakref.ref(running_loop()))
+        client = FakeClient()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                EventSourceResponse(forever([])), http_scope(), client.receive, client.send
+            )
+            await client.wait_for(lambda: len(client.events) == 1)
+            signal.raise_signal(signal.SIGTERM)  # the loop is now one told to stop
+        assert client.completed
+
+    install_signal_hook()
+    anyio.run(main, backend=backend)
+    assert clean_hook == [signal.SIGTERM]
+    assert not _shutdown.shutdown.streams
+    gc.collect()
+    assert loops[0]() is None
+
+
+def test_nothing_is_kept_once_the_streams_end(clean_hook: list[int]) -> None:
+    """No stream, no handler the server took back, and no cycle through a finished stream."""
+    content = forever([])
+    collected = weakref.ref(content)
+
+    async def main(content: AsyncIterator[int]) -> None:
+        client = FakeClient()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(EventSourceResponse(content), http_scope(), client.receive, client.send)
+            await client.wait_for(lambda: len(client.events) == 1)
+            # The server restores its own handlers (as at its exit) before the stream ends:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            client.disconnected.set()
+
+    install_signal_hook()
+    assert _shutdown.shutdown._chained
+    gc.disable()
+    try:
+        anyio.run(main, content)
+        del content
+        # Freed by reference counting alone: the send loop, its driver and the
+        # iterator form no cycle that outlives the stream.
+        assert collected() is None
+    finally:
+        gc.enable()
+    assert not _shutdown.shutdown.streams
+    assert not _shutdown.shutdown._chained
 
 
 def test_the_hook_is_not_installed_at_import_time() -> None:

@@ -33,8 +33,9 @@ from pydantic import BaseModel, Field
 
 import sse_asgi
 from sse_asgi import _event, _event_py
-from sse_asgi._event import encode_item, event_with_id, stored_event
+from sse_asgi._event import event_with_id, rebuild
 from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
+from sse_asgi._item_encoder import encode_item
 
 from .conftest import require_component
 
@@ -288,7 +289,7 @@ def test_rebuilt_events_are_the_c_type() -> None:
     event = CSSE(data=1, retry=5)
     assert type(event_with_id(event, "9")) is CSSE
     assert event_with_id(event, "9").encode() == b"data: 1\nid: 9\nretry: 5\n\n"
-    assert type(stored_event(b"data: 1\n\n", data=1)) is CSSE
+    assert type(rebuild(b"data: 1\n\n", 1, None, None, None, None, None)) is CSSE
 
 
 def test_subclasses_work() -> None:
@@ -395,11 +396,11 @@ def test_freeing_a_long_chain_of_events_does_not_overflow_the_stack() -> None:
     # Each event the data of the next (say, stored events nesting their
     # payloads): freeing the head frees them all, one inside the other.
     code = (
-        "from sse_asgi._event import SPEEDUPS, stored_event\n"
+        "from sse_asgi._event import SPEEDUPS, rebuild\n"
         "assert SPEEDUPS\n"
         "head = None\n"
         "for _ in range(1_000_000):\n"
-        "    head = stored_event(b'data: 1\\n\\n', data=head)\n"
+        "    head = rebuild(b'data: 1\\n\\n', head, None, None, None, None, None)\n"
         "del head\n"
         "print('freed')\n"
     )
@@ -461,7 +462,7 @@ def test_non_ascii_text_is_not_given_a_cached_utf8_copy() -> None:
 
 def test_a_cycle_through_a_stored_event_without_data_is_collected() -> None:
     box: list[Any] = []
-    event = stored_event(b"data: x\n\n", raw_data=box)  # type: ignore[arg-type]
+    event = rebuild(b"data: x\n\n", None, box, None, None, None, None)  # type: ignore[arg-type]
     box.append(event)  # box -> event -> box
     assert gc.is_tracked(event)
     marker = _Marker()  # lists cannot be weakly referenced; this rides along

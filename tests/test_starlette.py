@@ -115,10 +115,10 @@ def test_with_options_makes_a_configured_subclass() -> None:
     Configured = EventSourceResponse.with_options(ping_interval=2.5, send_timeout=10)
     assert issubclass(Configured, EventSourceResponse)
     response = Configured([1])
-    assert response._stream.ping_interval == 2.5
-    assert response._stream.send_timeout == 10
-    assert Configured([1], ping_interval=1)._stream.ping_interval == 1  # explicit wins
-    assert EventSourceResponse([1])._stream.ping_interval == 15.0  # the base is untouched
+    assert response._stream.settings.ping_interval == 2.5
+    assert response._stream.settings.send_timeout == 10
+    assert Configured([1], ping_interval=1)._stream.settings.ping_interval == 1  # explicit wins
+    assert EventSourceResponse([1])._stream.settings.ping_interval == 15.0  # the base is untouched
     with pytest.raises(ValueError, match="ping_interval"):
         EventSourceResponse.with_options(ping_interval=0)
 

@@ -22,15 +22,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
-import orjson
 from anyio.abc import TaskGroup
 from redis import exceptions as redis_errors
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .._encoder import DATA_PREFIX, EVENT_END
-from .._event import ServerSentEvent, encode_item, stored_event
+from .._event import ServerSentEvent, event_from_json
+from .._json import dumps
 from ._backend import BroadcastBackend, Entry, Listener, Lost, Position, Replay
 from ._errors import BroadcastClosedError, BroadcastUnavailableError
 from ._front import Broadcast, Overflow
@@ -491,10 +490,7 @@ def _event_fields(event: ServerSentEvent) -> list[str | bytes]:
     """
     fields: list[str | bytes] = []
     if event.data is not None:
-        framed = encode_item(event.data)
-        if not (framed.startswith(DATA_PREFIX) and framed.endswith(EVENT_END)):
-            raise ValueError(f"cannot store data of type {type(event.data).__name__}")
-        fields += ["data", framed[len(DATA_PREFIX) : -len(EVENT_END)]]
+        fields += ["data", dumps(event.data)]  # the JSON the event sends
     for name in ("raw_data", "event", "comment"):
         value = getattr(event, name)
         if value is not None:
@@ -530,16 +526,7 @@ def _event(fields: Mapping[str, Any], event_id: str) -> ServerSentEvent:
         return ServerSentEvent(
             raw_data=raw_data, event=event, id=event_id, retry=retry, comment=comment
         )
-    # The JSON text framed as the publisher's event framed it, and its value.
-    framed = ServerSentEvent(raw_data=data, event=event, id=event_id, retry=retry, comment=comment)
-    return stored_event(
-        framed.encode(),
-        data=orjson.loads(data),
-        event=event,
-        id=event_id,
-        retry=retry,
-        comment=comment,
-    )
+    return event_from_json(data, event=event, id=event_id, retry=retry, comment=comment)
 
 
 def _stream_entries(response: Any) -> Iterable[Any]:

@@ -1,0 +1,182 @@
+"""The send loop's driver on asyncio (uvicorn, hypercorn, granian): a plain task and a loop timer.
+
+Built for the idle connection, which is most of them: the watcher is a bare
+loop task waiting on ``receive()``, and the timer a loop ``call_later``
+armed for what the timing policy says is due next, which spawns a short task
+only when something must be sent. An anyio task group and cancel scopes
+would cost more per connection (~3.5 KB) than the server itself spends.
+
+The pump's cancellation is the stdlib's own cancel scope, ``asyncio.timeout``
+(Python >= 3.11): ~130 B where an anyio ``CancelScope`` costs ~900 B, and it
+composes with anyio's scopes through ``cancelling()``/``uncancel()``. Python
+3.10 has no ``asyncio.timeout``: there it is an anyio ``CancelScope``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol
+
+import anyio
+
+from ._driver import Driven
+from .types import Receive
+
+__all__ = ["AsyncioDriver"]
+
+_monotonic = time.monotonic
+_NEVER = float("inf")
+
+
+class _Timeout(Protocol):
+    """What we use of ``asyncio.Timeout`` (Python >= 3.11), entered and left by hand."""
+
+    def reschedule(self, when: float | None) -> None: ...
+    async def __aenter__(self) -> _Timeout: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None: ...
+
+
+_asyncio_timeout: Callable[[float | None], _Timeout] | None = getattr(asyncio, "timeout", None)
+
+
+class AsyncioDriver:
+    """A stream's watcher and timer on an asyncio loop (see the module docstring)."""
+
+    __slots__ = (
+        "_exited",
+        "_loop",
+        "_receive",
+        "_scope",
+        "_stream",
+        "_timer",
+        "_timer_task",
+        "_watcher",
+    )
+
+    def __init__(self, stream: Driven, receive: Receive, loop: asyncio.AbstractEventLoop) -> None:
+        self._stream = stream
+        self._receive = receive
+        self._loop = loop
+        self._scope: _Timeout | anyio.CancelScope | None = None  # around the pump
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_task: asyncio.Task[None] | None = None  # what the timer does, while it runs
+        self._exited = False
+
+    def time(self) -> float:
+        return self._loop.time()
+
+    # -- around the pump ----------------------------------------------------------------
+
+    async def __aenter__(self) -> None:
+        self._watcher = self._loop.create_task(self._watch())
+        self.reschedule()
+        if _asyncio_timeout is not None:
+            timeout = _asyncio_timeout(None)
+            await timeout.__aenter__()
+            self._scope = timeout
+        else:  # Python 3.10
+            scope = anyio.CancelScope()
+            scope.__enter__()
+            self._scope = scope
+        if self._stream.ending:  # closed before it started
+            self.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        try:
+            return await self._exit_scope(exc_type, exc, traceback)
+        finally:
+            await self._stop_helpers()
+
+    async def _exit_scope(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """Leave the pump's scope; True if it caught the cancellation :meth:`cancel` caused."""
+        scope = self._scope
+        if isinstance(scope, anyio.CancelScope):
+            return bool(scope.__exit__(exc_type, exc, traceback))
+        assert scope is not None
+        try:
+            return bool(await scope.__aexit__(exc_type, exc, traceback))
+        except TimeoutError:
+            if not self._stream.ending:
+                raise  # not our cancellation
+            return True
+
+    def cancel(self) -> None:
+        scope = self._scope
+        if scope is None or self._exited:
+            return  # __aenter__ cancels at once if the stream is ending by then
+        if isinstance(scope, anyio.CancelScope):
+            scope.cancel()
+        else:
+            scope.reschedule(0)  # an asyncio.Timeout: expire now
+
+    async def _stop_helpers(self) -> None:
+        """Stop the timer, the watcher and any timer action, and wait for them."""
+        self._exited = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        tasks = {task for task in (self._watcher, self._timer_task) if task is not None}
+        for task in tasks:
+            task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait(tasks)
+        self._watcher = self._timer_task = None
+
+    # -- the watcher ----------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        stream, receive = self._stream, self._receive
+        try:
+            while not stream.on_message(await receive()):
+                pass
+        except Exception:
+            stream.on_receive_error()
+
+    # -- the timer ------------------------------------------------------------------------
+
+    def reschedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._exited or self._stream.ending:
+            return
+        now = _monotonic()
+        due = self._stream.timing.next_due(now)
+        if due != _NEVER:
+            self._timer = self._loop.call_later(max(due - now, 0.0), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._exited or self._stream.ending:
+            return
+        now = _monotonic()
+        acting = self._timer_task is not None and not self._timer_task.done()
+        if acting or now < self._stream.timing.next_due(now):
+            self.reschedule()  # woke early, or an action is still running
+            return
+        self._timer_task = self._loop.create_task(self._act())
+
+    async def _act(self) -> None:
+        try:
+            await self._stream.on_timer()
+        finally:
+            self.reschedule()

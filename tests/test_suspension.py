@@ -1,0 +1,144 @@
+"""Awaiting through ``first_step``/``resume``: the same results as ``await``, and whether it suspended.
+
+Run on asyncio and trio: both drive coroutines only through ``send`` and
+``throw``, which the pair forwards -- values, exceptions, cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from sse_asgi._suspension import first_step, resume
+
+pytestmark = pytest.mark.anyio
+
+
+async def awaited(awaitable: Any) -> tuple[bool, Any]:
+    """(whether it suspended, its result), awaited the way the send loop's pump does."""
+    step, value = first_step(awaitable)
+    if step is None:
+        return False, value
+    return True, await resume(step, value)
+
+
+async def ready(value: object) -> object:
+    return value
+
+
+async def after_sleeps(value: object, sleeps: int) -> object:
+    for _ in range(sleeps):
+        await anyio.lowlevel.checkpoint()
+    return value
+
+
+async def test_an_await_that_finishes_at_once_did_not_suspend() -> None:
+    assert await awaited(ready(("a", "tuple"))) == (False, ("a", "tuple"))
+
+
+@pytest.mark.parametrize("sleeps", [1, 3])
+async def test_an_await_that_reaches_the_event_loop_suspended(sleeps: int) -> None:
+    assert await awaited(after_sleeps("x", sleeps)) == (True, "x")
+
+
+async def test_an_async_generators_items_arrive_in_order() -> None:
+    async def items() -> AsyncIterator[int]:
+        yield 0
+        await anyio.lowlevel.checkpoint()
+        yield 1
+        yield 2
+
+    generator = items()
+    results = [await awaited(generator.__anext__()) for _ in range(3)]
+    assert results == [(False, 0), (True, 1), (False, 2)]
+    with pytest.raises(StopAsyncIteration):
+        await awaited(generator.__anext__())
+
+
+async def test_exceptions_propagate_before_and_after_a_suspension() -> None:
+    async def fails(sleeps: int) -> None:
+        await after_sleeps(None, sleeps)
+        raise KeyError(sleeps)
+
+    for sleeps in (0, 1):
+        with pytest.raises(KeyError) as info:
+            await awaited(fails(sleeps))
+        assert info.value.args == (sleeps,)
+
+
+async def test_values_the_loop_sends_reach_the_awaitable() -> None:
+    """An Event set by another task: the wake-up is what the loop sends back in."""
+    event = anyio.Event()
+
+    async def set_event() -> None:
+        event.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(set_event)
+        assert await awaited(event.wait()) == (True, None)
+
+
+async def test_cancellation_is_thrown_into_the_awaitable() -> None:
+    cleaned_up = False
+
+    async def waits_forever() -> None:
+        nonlocal cleaned_up
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cleaned_up = True
+
+    with anyio.move_on_after(0.01) as scope:
+        await awaited(waits_forever())
+    assert scope.cancelled_caught
+    assert cleaned_up
+
+
+async def test_an_awaitable_that_handles_a_thrown_exception_goes_on() -> None:
+    """A throw the awaitable catches: it keeps going and its result still arrives."""
+
+    async def shielded() -> str:
+        with anyio.CancelScope() as inner:
+            inner.cancel()
+            await anyio.sleep(1)  # cancelled, caught by its own scope
+        await anyio.lowlevel.checkpoint()
+        return "done"
+
+    assert await awaited(shielded()) == (True, "done")
+
+
+class BareAwaitable:
+    """An awaitable whose iterator has only ``__next__`` (no ``send``/``throw``/``close``),
+    as awaitables written in C or Rust for asyncio may be (a broadcast subscription's,
+    granian's ``send``): asyncio only ever sends them None. (trio sends values: such an
+    awaitable cannot run there, awaited directly or not.)"""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner.__await__()
+
+    def __await__(self) -> BareAwaitable:
+        return self
+
+    def __iter__(self) -> BareAwaitable:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self.inner)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("sleeps", [0, 2])
+async def test_an_iterator_without_send_is_driven_by_next(sleeps: int) -> None:
+    suspended = sleeps > 0
+    assert await awaited(BareAwaitable(after_sleeps("v", sleeps))) == (suspended, "v")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_cancelled_iterator_without_throw_raises_at_the_await() -> None:
+    with anyio.move_on_after(0.01) as scope:
+        await awaited(BareAwaitable(anyio.sleep_forever()))
+    assert scope.cancelled_caught
