@@ -2,7 +2,7 @@
 
 ``tests/reference_examples/`` holds one file per distinct example of the two
 reference texts (FastAPI's English guide and a Chinese tutorial, found in
-``$SSE_ASGI_REFERENCE_DIR``, by default ``/work/shared/reference``), copied
+a copy of which is kept in ``tests/reference_texts/``), copied
 verbatim -- the Chinese code with the indentation its text dump lost restored.
 Fragments get the minimum scaffolding around them; the copied part lies between
 ``# reference: begin`` and ``# reference: end`` lines, and
@@ -82,17 +82,21 @@ from typing_extensions import Self
 
 from sse_asgi.testing import SSETestStream, connect
 
-from .conftest import require_component
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE / "reference_examples"
 EXPECTED_FILE = EXAMPLES_DIR / "expected_events.json"
-# The reference texts live beside the repository (../shared/reference), not in it.
-REFERENCE_DIR = Path(
+# The reference texts, as our users read them, live outside the repository
+# (../shared/reference on the team's machines, or $SSE_ASGI_REFERENCE_DIR); a
+# copy is kept here so that every machine -- CI's included -- checks the
+# examples against the texts, and test_the_kept_reference_texts_are_current
+# checks the copy against the originals wherever those are.
+REFERENCE_DIR = HERE / "reference_texts"
+ORIGINALS_DIR = Path(
     os.environ.get("SSE_ASGI_REFERENCE_DIR", HERE.parent.parent / "shared" / "reference")
 )
-if not REFERENCE_DIR.is_dir() and "SSE_ASGI_REFERENCE_DIR" not in os.environ:
-    REFERENCE_DIR = Path("/work/shared/reference")
+if not ORIGINALS_DIR.is_dir() and "SSE_ASGI_REFERENCE_DIR" not in os.environ:
+    ORIGINALS_DIR = Path("/work/shared/reference")
 REFERENCE_FILES = {"en": "fastapi-sse-guide.en.txt", "zh": "fastapi-sse-tutorial.zh.txt"}
 BEGIN, END = "# reference: begin", "# reference: end"
 
@@ -525,17 +529,24 @@ def test_every_example_has_a_scenario_and_expected_events() -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_reference_part_is_verbatim(name: str) -> None:
-    """The copy is the reference text's, checked against that text itself: without it
-    (not on this machine) the test cannot tell, so it skips -- or fails in CI."""
+    """The copy is the reference text's, checked against that text itself."""
     ours = normalise(reference_part(example_source(name)))
     assert ours, "empty reference part"
     path = REFERENCE_DIR / REFERENCE_FILES[name[:2]]
-    if not path.is_file():
-        require_component(
-            f"the reference text {path}", "set SSE_ASGI_REFERENCE_DIR to the reference texts"
-        )
     reference = normalise(path.read_text(encoding="utf-8").splitlines())
     assert occurs_contiguously(ours, reference), f"{name} is not a verbatim part of {path.name}"
+
+
+@pytest.mark.parametrize("file_name", sorted(REFERENCE_FILES.values()))
+def test_the_kept_reference_texts_are_current(file_name: str) -> None:
+    """The copy in tests/reference_texts/ is the original's, byte for byte, where the
+    original is (the team's machines); elsewhere there is nothing to compare with."""
+    original = ORIGINALS_DIR / file_name
+    if not original.is_file():
+        pytest.skip(f"no original reference text at {original} (set SSE_ASGI_REFERENCE_DIR)")
+    assert (REFERENCE_DIR / file_name).read_bytes() == original.read_bytes(), (
+        f"tests/reference_texts/{file_name} differs from {original}: copy it again"
+    )
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
