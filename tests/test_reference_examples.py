@@ -82,7 +82,6 @@ from typing_extensions import Self
 
 from sse_asgi.testing import SSETestStream, connect
 
-
 HERE = Path(__file__).resolve().parent
 EXAMPLES_DIR = HERE / "reference_examples"
 EXPECTED_FILE = EXAMPLES_DIR / "expected_events.json"
