@@ -11,6 +11,7 @@ layer here (the test says so), which is where its place is decided.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("send loop", {"_suspension", "_driver", "_asyncio_driver", "_anyio_driver", "_send_loop"}),
     ("response", {"_response", "_event_stream"}),
-    ("adapters", {"starlette", "fastapi", "testing", "redis", "broadcast.", "client."}),
+    # Built on the response, for any framework: the test client, fan-out, consuming.
+    ("toolkit", {"testing", "broadcast.", "client."}),
+    # Bound to another library: Starlette/FastAPI, redis-py (its re-export of the backend).
+    ("adapters", {"starlette", "fastapi", "redis"}),
     ("package", {"__init__", "__main__"}),
 ]
 
@@ -53,7 +57,16 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+    """Every module's source: Python files, and the C extensions' sources."""
+    sources = sorted([*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.c")])
+    return {module_name(path): path for path in sources}
+
+
+def c_imports_of(path: Path, known: set[str]) -> set[str]:
+    """What a C source imports: each ``"sse_asgi.x"`` module named in a string literal
+    (PyImport_ImportModule and our import_from helper), the type's own name aside."""
+    names = re.findall(r'"sse_asgi\.([\w.]+)"', path.read_text(encoding="utf-8"))
+    return {name for name in names if name in known and name != module_name(path)}
 
 
 def layer_of(module: str) -> int:
@@ -68,6 +81,8 @@ def layer_of(module: str) -> int:
 
 def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
     """The modules of this package that ``module`` imports, by their names in :func:`modules`."""
+    if path.suffix == ".c":
+        return c_imports_of(path, known)
     is_package = path.name == "__init__.py"
     here = module.split(".") if is_package else module.split(".")[:-1]
     if module == "__init__":
@@ -118,6 +133,7 @@ def test_the_graph_is_read_from_the_sources() -> None:
     assert "_event_py" in graph["_event"]  # from . import _event_py
     assert "_event" in graph["broadcast._front"]  # from .._event import ...
     assert "_event" in graph["_shutdown"]  # under TYPE_CHECKING
+    assert {"_pickling", "_event_py", "_json"} <= graph["_speedups"]  # from the C source
 
 
 def test_every_module_has_a_layer() -> None:
@@ -137,28 +153,41 @@ def test_no_module_imports_a_higher_layer(module: str) -> None:
     assert not upward, f"sse_asgi.{module} ({LAYERS[mine][0]}) imports upward: {sorted(upward)}"
 
 
-def test_there_is_no_import_cycle() -> None:
-    graph = import_graph()
-    # The package __init__ is imported by Python before any of its modules, but
-    # no module imports it: an edge to it would be upward, caught above.
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` as the path that closes it (first == last), or None."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
 
-    def visit(module: str) -> None:
+    def visit(module: str) -> list[str] | None:
         state[module] = 1
         path.append(module)
-        for target in sorted(graph[module]):
+        for target in sorted(graph.get(module, ())):
             if state.get(target) == 1:
-                cycle = [*path[path.index(target) :], target]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if target not in state:
-                visit(target)
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)) is not None:
+                return cycle
         path.pop()
         state[module] = 2
+        return None
 
     for module in sorted(graph):
-        if module not in state:
-            visit(module)
+        if module not in state and (cycle := visit(module)) is not None:
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"b"}}) == ["b", "b"]
+    assert find_cycle({"x": {"a"}, "a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+
+
+def test_there_is_no_import_cycle() -> None:
+    # The package __init__ is imported by Python before any of its modules, but
+    # no module imports it: an edge to it would be upward, caught above.
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
 def test_shutdown_knows_no_stream_and_the_send_loop_no_response() -> None:
