@@ -27,18 +27,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import anyio
 
 from .._event import ServerSentEvent
 from .._eventloop import running_asyncio_loop
-from ._backend import Entry, Lost, Position
+from ._backend import BroadcastBackend, Entry, Lost, Position
 from ._errors import BroadcastClosedError
 from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
-
-if TYPE_CHECKING:
-    from ._front import Broadcast
 
 __all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "WAKE_BATCH", "Subscription", "offer_all"]
 
@@ -60,6 +57,27 @@ _NEW = "new"
 _BEHIND = "behind"
 _LIVE = "live"
 _ENDED = "ended"
+
+
+class _Owner(Protocol):
+    """What a subscription uses of the :class:`~sse_asgi.Broadcast` that made it.
+
+    A protocol, not an import of ``_front`` (which imports this module to
+    create subscriptions): no cycle, even for the type checker.
+    """
+
+    @property
+    def backend(self) -> BroadcastBackend: ...
+    @property
+    def buffer(self) -> int: ...
+    @property
+    def overflow(self) -> str: ...
+    @property
+    def reset_event(self) -> str: ...
+    async def _ensure_started(self) -> None: ...
+    def _running(self) -> bool: ...
+    def _register(self, subscription: Subscription) -> None: ...
+    def _unregister(self, subscription: Subscription) -> None: ...
 
 
 class Subscription(AsyncIterator[ServerSentEvent]):
@@ -117,7 +135,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
 
     def __init__(
         self,
-        broadcast: Broadcast,
+        broadcast: _Owner,
         topics: tuple[str, ...],
         last_event_id: str | None,
         filter: Callable[[ServerSentEvent], bool] | None,
