@@ -43,7 +43,6 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anyio
-from anyio.lowlevel import checkpoint
 
 from ._anyio_driver import AnyioDriver
 from ._asyncio_driver import AsyncioDriver
@@ -255,8 +254,13 @@ class SendLoop:
         if step is not None:
             item = await resume(step, item)
         if self.timing.fairness_checked(_monotonic(), suspended=step is not None):
-            await checkpoint()
+            await self._checkpoint()
         return item
+
+    def _checkpoint(self) -> Awaitable[None]:
+        """Let other tasks run: the fairness yield, the driver's cheapest for its loop."""
+        assert self._driver is not None  # the pump runs inside the driver
+        return self._driver.checkpoint()
 
     def _gather(self, body: bytes) -> bool:
         """Add an event to the batch; True if the batch must be sent now."""
@@ -291,7 +295,7 @@ class SendLoop:
                 return False
             timing.send_started = None
             timing.last_send = now
-        await checkpoint()
+        await self._checkpoint()
         return True
 
     def _take_batch(self) -> bytes:

@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -23,6 +23,8 @@ from sse_asgi import (
     ServerSentEvent,
     close_all_streams,
 )
+from sse_asgi._anyio_driver import AnyioDriver
+from sse_asgi._asyncio_driver import AsyncioDriver
 from sse_asgi._options import StreamOptions
 from sse_asgi._timing_policy import FAIRNESS_INTERVAL
 from sse_asgi.testing import connect
@@ -612,12 +614,18 @@ def yields(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     at: list[float] = []
 
-    async def counted_checkpoint() -> None:
-        at.append(clock[0])
-        await anyio.lowlevel.checkpoint()
+    def counting(driver: type[AsyncioDriver | AnyioDriver]) -> Callable[[Any], Awaitable[None]]:
+        checkpoint = driver.checkpoint
+
+        def counted_checkpoint(self: Any) -> Awaitable[None]:
+            at.append(clock[0])
+            return checkpoint(self)
+
+        return counted_checkpoint
 
     monkeypatch.setattr(_send_loop, "_monotonic", fake_monotonic)
-    monkeypatch.setattr(_send_loop, "checkpoint", counted_checkpoint)
+    for driver in (AsyncioDriver, AnyioDriver):
+        monkeypatch.setattr(driver, "checkpoint", counting(driver))
     return at
 
 
