@@ -52,7 +52,7 @@ from ._eventloop import running_asyncio_loop
 from ._iterate import aclose_iterator
 from ._options import StreamSettings
 from ._shutdown import shutdown
-from ._suspension import first_step, resume
+from ._suspension import counts_suspensions, first_step, resume
 from ._timing_policy import (
     FINAL_SEND_TIMEOUT,
     Due,
@@ -206,9 +206,12 @@ class SendLoop:
         ``FAIRNESS_INTERVAL`` the pump watches its next await of the iterator
         (``_suspension``) and yields if that did not suspend it -- a busy
         stream lets other connections run; one whose iterator waits for each
-        item owes nothing, and costs no extra task step per event.
+        item owes nothing, and costs no extra task step per event. An
+        iterator that counts its suspensions (a broadcast subscription) is
+        watched by reading its count around a plain await: nothing allocated.
         """
         next_item = self._iterator.__anext__
+        counted = counts_suspensions(self._iterator)
         encode = self._settings.encode_item
         send = self._send
         timing = self.timing
@@ -217,11 +220,17 @@ class SendLoop:
         watch = False
         while True:
             try:
-                if watch:
+                if not watch:
+                    item = await next_item()
+                elif counted is not None:
+                    watch, before = False, counted.suspensions
+                    item = await next_item()
+                    suspended = counted.suspensions != before
+                    if timing.fairness_checked(monotonic(), suspended=suspended):
+                        await self._checkpoint()
+                else:
                     watch = False
                     item = await self._watched(next_item())
-                else:
-                    item = await next_item()
                 body = encode(item)
             except StopAsyncIteration:
                 return

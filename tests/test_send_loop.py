@@ -676,6 +676,70 @@ async def test_a_busy_stream_yields_every_fairness_interval(yields: list[float])
     assert len(client.events) >= len(yields)
 
 
+class Counted:
+    """An iterator that counts its suspensions (as a broadcast subscription does): it
+    waits on ``ticks`` (suspending, counted) or, without ticks, never suspends."""
+
+    def __init__(self, ticks: list[anyio.Event] | None = None) -> None:
+        self.suspensions = 0
+        self._ticks = ticks
+        self._n = 0
+
+    def __aiter__(self) -> Counted:
+        return self
+
+    async def __anext__(self) -> int:
+        if self._ticks is not None:
+            if self._n == len(self._ticks):
+                raise StopAsyncIteration
+            tick = self._ticks[self._n]
+            if not tick.is_set():
+                self.suspensions += 1
+            await tick.wait()
+        self._n += 1
+        return self._n
+
+
+async def test_counted_suspensions_spare_the_watch_and_the_yield(
+    yields: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fan-out through an iterator that counts its suspensions: the pump reads the count
+    around a plain await -- never drives the await by hand (no generator per delivery)
+    -- and owes no yield, however long ago it last yielded."""
+    from sse_asgi import _send_loop
+
+    def no_hand_driving(awaitable: object) -> Any:
+        raise AssertionError("a counted iterator's await was driven by hand")
+
+    monkeypatch.setattr(_send_loop, "first_step", no_hand_driving)
+    ticks = [anyio.Event() for _ in range(50)]
+    client = FakeClient()
+    options: StreamOptions = {"ping_interval": None, "send_timeout": None}
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_response, EventSourceResponse(Counted(ticks), **options), client)
+            for n, tick in enumerate(ticks):
+                tick.set()
+                await client.wait_for(lambda n=n: len(client.events) == n + 1)  # type: ignore[misc]
+    assert len(client.events) == len(ticks)
+    assert client.completed
+    assert yields == []
+
+
+async def test_a_counted_iterator_that_never_suspends_still_yields(yields: list[float]) -> None:
+    """A count that does not grow means the await did not suspend: the pump yields
+    every interval, as for any busy iterator."""
+    client = FakeClient()
+    stream = EventSourceResponse(Counted(), ping_interval=None, send_timeout=None)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_response, stream, client)
+            await client.wait_for(lambda: len(yields) >= 5)
+            client.disconnected.set()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(yields)]
+    assert all(FAIRNESS_INTERVAL - 1e-9 <= gap <= FAIRNESS_INTERVAL + 0.0035 for gap in gaps), gaps
+
+
 async def busy() -> AsyncIterator[int]:
     """An iterator that never suspends (and FakeClient's send does not either)."""
     n = 0

@@ -88,6 +88,12 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     ``aclose()`` or by leaving ``async with``. ``EventSourceResponse`` closes
     it for you when the client disconnects.
 
+    ``suspensions`` (int) counts the awaits of ``__anext__()`` that suspended
+    the awaiting task to wait for an event: a stream's send loop reads it to
+    know that its iterator let other tasks run, so it owes them no extra
+    yield (``sse_asgi._suspension.CountsSuspensions``). It assumes one task
+    iterates the subscription, as a stream does.
+
     ```py
     import anyio
 
@@ -130,6 +136,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         "_serial",
         "_state",
         "_valid_from",
+        "suspensions",
         "topics",
     )
 
@@ -147,6 +154,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._buffer = broadcast.buffer
         self._drop_oldest = broadcast.overflow == "drop_oldest"
         self._state = _NEW
+        self.suspensions = 0
         # Entries to yield, in order: live ones, or a page of history (and a
         # reset, as an entry of no topic at the position it resumes from).
         # A list, not a deque: it holds 0 or 1 entries most of the time, and an
@@ -294,6 +302,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 await self._catch_up()
             elif state is _LIVE:
                 wakeup = self._event = anyio.Event()
+                self.suspensions += 1  # a fresh event: waiting on it always suspends
                 await wakeup.wait()
             else:
                 self._raise_end()
@@ -547,12 +556,15 @@ class _NextEvent:
                 raise StopIteration(entry.event)  # the value of the await
         state = subscription._state
         if state is _LIVE:
+            # Yielding to the task always suspends it: counted for the send loop.
+            subscription.suspensions += 1
             future = subscription._future = self._create_future()
             # What the first step of `await future` does (without making its
             # iterator): mark it as one to wait on and yield it to the task.
             future._asyncio_future_blocking = True
             return future
         if state is _BEHIND:
+            subscription.suspensions += 1
             task = subscription._read_in_task()
             task._asyncio_future_blocking = True
             return task
