@@ -9,9 +9,11 @@ waits again.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from types import TracebackType
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ._driver import Driven
@@ -38,6 +40,9 @@ class AnyioDriver:
     def time(self) -> float:
         # On trio, anyio knows its backend in loop callbacks too (unlike on asyncio).
         return anyio.current_time()
+
+    def checkpoint(self) -> Awaitable[None]:
+        return anyio.lowlevel.checkpoint()
 
     # -- around the pump ----------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Protocol
 
@@ -29,6 +30,13 @@ __all__ = ["AsyncioDriver"]
 
 _monotonic = time.monotonic
 _NEVER = float("inf")
+
+
+@types.coroutine
+def _yield_to_loop() -> Generator[None, None, None]:
+    """One bare ``yield``: an asyncio task goes to the back of the ready queue (as
+    ``asyncio.sleep(0)``); a pending cancellation is raised here."""
+    yield
 
 
 class _Timeout(Protocol):
@@ -73,6 +81,11 @@ class AsyncioDriver:
 
     def time(self) -> float:
         return self._loop.time()
+
+    def checkpoint(self) -> Awaitable[None]:
+        # What asyncio.sleep(0) yields, without its coroutine, or anyio's two
+        # and its look-up of the running library.
+        return _yield_to_loop()
 
     # -- around the pump ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ backend, i.e. trio: a task group, and the timer as the deadline of the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Protocol
 
@@ -72,3 +73,9 @@ class Driver(Protocol):
 
     def time(self) -> float:
         """The clock of the loop's cancel-scope deadlines (callable from a loop callback too)."""
+
+    def checkpoint(self) -> Awaitable[None]:
+        """Let the loop's other tasks run, then go on (the pump's fairness yield).
+
+        Cancellation (:meth:`cancel`) is delivered there as at any await.
+        """

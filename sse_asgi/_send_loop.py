@@ -43,7 +43,6 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anyio
-from anyio.lowlevel import checkpoint
 
 from ._anyio_driver import AnyioDriver
 from ._asyncio_driver import AsyncioDriver
@@ -53,7 +52,7 @@ from ._eventloop import running_asyncio_loop
 from ._iterate import aclose_iterator
 from ._options import StreamSettings
 from ._shutdown import shutdown
-from ._suspension import first_step, resume
+from ._suspension import counts_suspensions, first_step, resume
 from ._timing_policy import (
     FINAL_SEND_TIMEOUT,
     Due,
@@ -207,9 +206,12 @@ class SendLoop:
         ``FAIRNESS_INTERVAL`` the pump watches its next await of the iterator
         (``_suspension``) and yields if that did not suspend it -- a busy
         stream lets other connections run; one whose iterator waits for each
-        item owes nothing, and costs no extra task step per event.
+        item owes nothing, and costs no extra task step per event. An
+        iterator that counts its suspensions (a broadcast subscription) is
+        watched by reading its count around a plain await: nothing allocated.
         """
         next_item = self._iterator.__anext__
+        counted = counts_suspensions(self._iterator)
         encode = self._settings.encode_item
         send = self._send
         timing = self.timing
@@ -218,11 +220,17 @@ class SendLoop:
         watch = False
         while True:
             try:
-                if watch:
+                if not watch:
+                    item = await next_item()
+                elif counted is not None:
+                    watch, before = False, counted.suspensions
+                    item = await next_item()
+                    suspended = counted.suspensions != before
+                    if timing.fairness_checked(monotonic(), suspended=suspended):
+                        await self._checkpoint()
+                else:
                     watch = False
                     item = await self._watched(next_item())
-                else:
-                    item = await next_item()
                 body = encode(item)
             except StopAsyncIteration:
                 return
@@ -255,8 +263,13 @@ class SendLoop:
         if step is not None:
             item = await resume(step, item)
         if self.timing.fairness_checked(_monotonic(), suspended=step is not None):
-            await checkpoint()
+            await self._checkpoint()
         return item
+
+    def _checkpoint(self) -> Awaitable[None]:
+        """Let other tasks run: the fairness yield, the driver's cheapest for its loop."""
+        assert self._driver is not None  # the pump runs inside the driver
+        return self._driver.checkpoint()
 
     def _gather(self, body: bytes) -> bool:
         """Add an event to the batch; True if the batch must be sent now."""
@@ -291,7 +304,7 @@ class SendLoop:
                 return False
             timing.send_started = None
             timing.last_send = now
-        await checkpoint()
+        await self._checkpoint()
         return True
 
     def _take_batch(self) -> bytes:

@@ -22,19 +22,49 @@ so this is the same on both, and uses nothing private.
 In use: ``step, value = first_step(awaitable)``; if ``step`` is not None
 the task is to suspend, and ``value = await resume(step, value)`` finishes
 the await.
+
+That costs a generator (and a coroutine around it) per watched await: at
+10,000 connections fed by one publish, every delivery is watched (each
+comes more than an interval after the last), and those allocations set
+off ~7 young garbage collections per publish. An iterator that knows when
+it suspends the task -- a broadcast :class:`~sse_asgi.Subscription` --
+says so for free instead: :class:`CountsSuspensions`, read before and
+after a plain ``await``. Unknown iterators are still watched as above.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Awaitable, Generator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["first_step", "resume"]
+__all__ = ["CountsSuspensions", "counts_suspensions", "first_step", "resume"]
 
 T = TypeVar("T")
 
 Step = Generator[Any, Any, Any]
+
+
+@runtime_checkable
+class CountsSuspensions(Protocol):
+    """An async iterator that counts the awaits of its ``__anext__()`` that suspended the task.
+
+    ``suspensions`` must grow by at least one during every such await that
+    suspended the awaiting task (yielded to the event loop), and never
+    during one that did not: a count that grows without a suspension would
+    let a busy stream starve the others.
+    """
+
+    @property
+    def suspensions(self) -> int:
+        """How many awaits of ``__anext__()`` suspended the awaiting task, so far."""
+
+
+def counts_suspensions(iterator: object) -> CountsSuspensions | None:
+    """``iterator``, if it counts its suspensions (an int ``suspensions``); else None."""
+    if isinstance(iterator, CountsSuspensions) and type(iterator.suspensions) is int:
+        return iterator
+    return None
 
 
 def first_step(awaitable: Awaitable[T]) -> tuple[Step | None, Any]:

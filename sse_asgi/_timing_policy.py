@@ -38,7 +38,9 @@ And two more, for the end of the stream and for other streams:
   suspended, other tasks ran and nothing is owed (a stream fed by a
   broadcast subscription never yields on top of its waits); if not, the
   pump yields. Only that one await in each interval is watched, because
-  watching one costs what sending an event does.
+  watching one by hand costs what sending an event does -- unless the
+  iterator counts its suspensions (``_suspension.CountsSuspensions``, as a
+  broadcast subscription does): then it is two reads of that count.
 """
 
 from __future__ import annotations

@@ -174,6 +174,31 @@ class DriverContract:
             async with driver:
                 await anyio.sleep_forever()
 
+    async def test_checkpoint_lets_other_tasks_run_and_takes_a_cancel(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        stream = FakeStream(**QUIET)
+        driver = make_driver(stream, messages.receive)
+        ran: list[str] = []
+        reached = False
+
+        async def other() -> None:
+            ran.append("other")
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg, driver:
+                tg.start_soon(other)
+                for _ in range(10):  # a task started elsewhere runs at a checkpoint
+                    await driver.checkpoint()
+                    if ran:
+                        break
+                stream.ending = True
+                driver.cancel()
+                await driver.checkpoint()
+                reached = True
+        assert ran == ["other"]
+        assert not reached
+
     async def test_other_exceptions_pass_through(
         self, make_driver: MakeDriver, messages: Messages
     ) -> None:

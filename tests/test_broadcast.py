@@ -28,6 +28,7 @@ from sse_asgi import (
     Subscription,
     last_event_id,
 )
+from sse_asgi._suspension import counts_suspensions, first_step, resume
 from sse_asgi.broadcast._subscription import WAKE_BATCH
 from sse_asgi.testing import connect
 
@@ -879,3 +880,48 @@ async def test_memory_ids_from_another_run_are_unknown() -> None:
 
 def test_a_subscription_is_what_subscribe_returns() -> None:
     assert isinstance(Broadcast().subscribe("t"), Subscription)
+
+
+# -- the suspension count the send loop reads -----------------------------------------------
+
+
+async def _awaited(subscription: Subscription) -> tuple[bool, int, ServerSentEvent]:
+    """One ``__anext__()`` awaited as the send loop watches an unknown iterator:
+    (whether it suspended the task, how much ``suspensions`` grew, the event)."""
+    before = subscription.suspensions
+    step, value = first_step(subscription.__anext__())
+    if step is not None:
+        value = await resume(step, value)
+    return step is not None, subscription.suspensions - before, value
+
+
+async def test_the_suspension_count_grows_exactly_when_the_task_suspends(
+    make_broadcast: Factory,
+) -> None:
+    """The send loop skips its fairness yield after an await that grew the count: it may
+    grow only when the task really suspended (checked against first_step, the ground
+    truth), and must when it waited for a live event."""
+    async with make_broadcast() as broadcast:
+        first = await broadcast.publish("t", -1)
+        for n in range(3):
+            await broadcast.publish("t", n)
+        # Behind: resuming after `first`, the history is read first.
+        async with broadcast.subscribe("t", last_event_id=first) as subscription:
+            assert counts_suspensions(subscription) is subscription
+            seen = [await _awaited(subscription) for _ in range(3)]
+            assert [event.data for _, _, event in seen] == [0, 1, 2]
+            for suspended, grown, _ in seen:
+                assert suspended or not grown
+            # Live, queued: no suspension, no growth.
+            await broadcast.publish("t", "queued")
+            assert (await _awaited(subscription))[:2] == (False, 0)
+            # Live, empty: it waits, and says so.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_publish_later, broadcast, "t", "waited")
+                suspended, grown, event = await _awaited(subscription)
+            assert (suspended, grown, event.data) == (True, 1, "waited")
+
+
+async def _publish_later(broadcast: Broadcast, topic: str, data: object) -> None:
+    await anyio.lowlevel.checkpoint()
+    await broadcast.publish(topic, data)

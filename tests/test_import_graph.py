@@ -39,13 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
 
 #: Imports that break the rules today, each with its reason; each must still exist
 #: (the test says when one is gone, so the entry goes too).
-KNOWN_EXCEPTIONS = {
-    # A type-only import (under TYPE_CHECKING) closing a cycle with _front, which
-    # creates subscriptions. The file belongs to the fan-out work of issue 17, which
-    # another engineer has open; the fix (a Protocol for what a subscription uses of
-    # its Broadcast) goes there.
-    ("broadcast._subscription", "broadcast._front"),
-}
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -23,6 +23,8 @@ from sse_asgi import (
     ServerSentEvent,
     close_all_streams,
 )
+from sse_asgi._anyio_driver import AnyioDriver
+from sse_asgi._asyncio_driver import AsyncioDriver
 from sse_asgi._options import StreamOptions
 from sse_asgi._timing_policy import FAIRNESS_INTERVAL
 from sse_asgi.testing import connect
@@ -612,12 +614,18 @@ def yields(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     at: list[float] = []
 
-    async def counted_checkpoint() -> None:
-        at.append(clock[0])
-        await anyio.lowlevel.checkpoint()
+    def counting(driver: type[AsyncioDriver | AnyioDriver]) -> Callable[[Any], Awaitable[None]]:
+        checkpoint = driver.checkpoint
+
+        def counted_checkpoint(self: Any) -> Awaitable[None]:
+            at.append(clock[0])
+            return checkpoint(self)
+
+        return counted_checkpoint
 
     monkeypatch.setattr(_send_loop, "_monotonic", fake_monotonic)
-    monkeypatch.setattr(_send_loop, "checkpoint", counted_checkpoint)
+    for driver in (AsyncioDriver, AnyioDriver):
+        monkeypatch.setattr(driver, "checkpoint", counting(driver))
     return at
 
 
@@ -650,12 +658,17 @@ async def test_streams_whose_iterators_suspend_owe_the_loop_no_extra_yield(
     assert yields == []
 
 
-async def test_a_busy_stream_yields_every_fairness_interval(yields: list[float]) -> None:
+@pytest.mark.parametrize("counted", [False, True], ids=["watched by hand", "counted"])
+async def test_a_busy_stream_yields_every_fairness_interval(
+    yields: list[float], counted: bool
+) -> None:
     """An iterator and a send that never suspend: the pump itself yields, every
     FAIRNESS_INTERVAL of the send loop's clock give or take one item (the watched await
-    after the interval), and no more often than that."""
+    after the interval), and no more often than that. The same for an iterator that
+    counts its suspensions: a count that does not grow means no suspension."""
     client = FakeClient()
-    stream = EventSourceResponse(busy(), ping_interval=None, send_timeout=None)
+    iterator = Counted() if counted else busy()
+    stream = EventSourceResponse(iterator, ping_interval=None, send_timeout=None)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run_response, stream, client)
@@ -666,6 +679,56 @@ async def test_a_busy_stream_yields_every_fairness_interval(yields: list[float])
     # give or take the reads of one event.
     assert all(FAIRNESS_INTERVAL - 1e-9 <= gap <= FAIRNESS_INTERVAL + 0.0035 for gap in gaps), gaps
     assert len(client.events) >= len(yields)
+
+
+class Counted:
+    """An iterator that counts its suspensions (as a broadcast subscription does): it
+    waits on ``ticks`` (suspending, counted) or, without ticks, never suspends."""
+
+    def __init__(self, ticks: list[anyio.Event] | None = None) -> None:
+        self.suspensions = 0
+        self._ticks = ticks
+        self._n = 0
+
+    def __aiter__(self) -> Counted:
+        return self
+
+    async def __anext__(self) -> int:
+        if self._ticks is not None:
+            if self._n == len(self._ticks):
+                raise StopAsyncIteration
+            tick = self._ticks[self._n]
+            if not tick.is_set():
+                self.suspensions += 1
+            await tick.wait()
+        self._n += 1
+        return self._n
+
+
+async def test_counted_suspensions_spare_the_watch_and_the_yield(
+    yields: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fan-out through an iterator that counts its suspensions: the pump reads the count
+    around a plain await -- never drives the await by hand (no generator per delivery)
+    -- and owes no yield, however long ago it last yielded."""
+    from sse_asgi import _send_loop
+
+    def no_hand_driving(awaitable: object) -> Any:
+        raise AssertionError("a counted iterator's await was driven by hand")
+
+    monkeypatch.setattr(_send_loop, "first_step", no_hand_driving)
+    ticks = [anyio.Event() for _ in range(50)]
+    client = FakeClient()
+    options: StreamOptions = {"ping_interval": None, "send_timeout": None}
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_response, EventSourceResponse(Counted(ticks), **options), client)
+            for n, tick in enumerate(ticks):
+                tick.set()
+                await client.wait_for(lambda n=n: len(client.events) == n + 1)  # type: ignore[misc]
+    assert len(client.events) == len(ticks)
+    assert client.completed
+    assert yields == []
 
 
 async def busy() -> AsyncIterator[int]:

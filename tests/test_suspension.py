@@ -6,14 +6,14 @@ Run on asyncio and trio: both drive coroutines only through ``send`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from sse_asgi._suspension import first_step, resume
+from sse_asgi._suspension import counts_suspensions, first_step, resume
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +142,29 @@ async def test_a_cancelled_iterator_without_throw_raises_at_the_await() -> None:
     with anyio.move_on_after(0.01) as scope:
         await awaited(BareAwaitable(anyio.sleep_forever()))
     assert scope.cancelled_caught
+
+
+class _Claims:
+    def __init__(self, suspensions: Any) -> None:
+        self.suspensions = suspensions
+
+
+@pytest.mark.parametrize("suspensions", [0, 7])
+async def test_an_iterator_with_an_int_count_is_read(suspensions: int) -> None:
+    claims: object = _Claims(suspensions)
+    assert counts_suspensions(claims) is claims
+
+
+@pytest.mark.parametrize("suspensions", [None, "3", 1.0, True])
+async def test_anything_else_is_watched(suspensions: object) -> None:
+    """No int count (a different meaning of the name, say): watched by hand, as any."""
+    assert counts_suspensions(_Claims(suspensions)) is None
+
+
+async def test_an_async_generator_is_watched() -> None:
+    async def items() -> AsyncGenerator[int]:
+        yield 1
+
+    generator = items()
+    assert counts_suspensions(generator) is None
+    await generator.aclose()

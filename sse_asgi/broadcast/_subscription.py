@@ -27,18 +27,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import anyio
 
 from .._event import ServerSentEvent
 from .._eventloop import running_asyncio_loop
-from ._backend import Entry, Lost, Position
+from ._backend import BroadcastBackend, Entry, Lost, Position
 from ._errors import BroadcastClosedError
 from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
-
-if TYPE_CHECKING:
-    from ._front import Broadcast
 
 __all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "WAKE_BATCH", "Subscription", "offer_all"]
 
@@ -62,6 +59,27 @@ _LIVE = "live"
 _ENDED = "ended"
 
 
+class _Owner(Protocol):
+    """What a subscription uses of the :class:`~sse_asgi.Broadcast` that made it.
+
+    A protocol, not an import of ``_front`` (which imports this module to
+    create subscriptions): no cycle, even for the type checker.
+    """
+
+    @property
+    def backend(self) -> BroadcastBackend: ...
+    @property
+    def buffer(self) -> int: ...
+    @property
+    def overflow(self) -> str: ...
+    @property
+    def reset_event(self) -> str: ...
+    async def _ensure_started(self) -> None: ...
+    def _running(self) -> bool: ...
+    def _register(self, subscription: Subscription) -> None: ...
+    def _unregister(self, subscription: Subscription) -> None: ...
+
+
 class Subscription(AsyncIterator[ServerSentEvent]):
     """One subscriber's view of one or more topics: what it missed, then live events.
 
@@ -69,6 +87,12 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     fell too far behind with ``overflow="disconnect"``); close it with
     ``aclose()`` or by leaving ``async with``. ``EventSourceResponse`` closes
     it for you when the client disconnects.
+
+    ``suspensions`` (int) counts the awaits of ``__anext__()`` that suspended
+    the awaiting task to wait for an event: a stream's send loop reads it to
+    know that its iterator let other tasks run, so it owes them no extra
+    yield (``sse_asgi._suspension.CountsSuspensions``). It assumes one task
+    iterates the subscription, as a stream does.
 
     ```py
     import anyio
@@ -112,12 +136,13 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         "_serial",
         "_state",
         "_valid_from",
+        "suspensions",
         "topics",
     )
 
     def __init__(
         self,
-        broadcast: Broadcast,
+        broadcast: _Owner,
         topics: tuple[str, ...],
         last_event_id: str | None,
         filter: Callable[[ServerSentEvent], bool] | None,
@@ -129,6 +154,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._buffer = broadcast.buffer
         self._drop_oldest = broadcast.overflow == "drop_oldest"
         self._state = _NEW
+        self.suspensions = 0
         # Entries to yield, in order: live ones, or a page of history (and a
         # reset, as an entry of no topic at the position it resumes from).
         # A list, not a deque: it holds 0 or 1 entries most of the time, and an
@@ -276,6 +302,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 await self._catch_up()
             elif state is _LIVE:
                 wakeup = self._event = anyio.Event()
+                self.suspensions += 1  # a fresh event: waiting on it always suspends
                 await wakeup.wait()
             else:
                 self._raise_end()
@@ -529,12 +556,15 @@ class _NextEvent:
                 raise StopIteration(entry.event)  # the value of the await
         state = subscription._state
         if state is _LIVE:
+            # Yielding to the task always suspends it: counted for the send loop.
+            subscription.suspensions += 1
             future = subscription._future = self._create_future()
             # What the first step of `await future` does (without making its
             # iterator): mark it as one to wait on and yield it to the task.
             future._asyncio_future_blocking = True
             return future
         if state is _BEHIND:
+            subscription.suspensions += 1
             task = subscription._read_in_task()
             task._asyncio_future_blocking = True
             return task
