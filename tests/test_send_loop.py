@@ -792,7 +792,7 @@ class SlowPings(OverlapClient):
             self.pings.append((started, time.monotonic()))
 
 
-async def test_a_ping_slower_than_the_ping_interval_does_not_make_the_next_one_due_at_once() -> None:
+async def test_a_slow_ping_does_not_make_the_next_one_due_at_once() -> None:
     """The next ping is due ``ping_interval`` after the last send *ended*; and no send ever
     starts while another is in flight, though the pump has an event ready at every ping."""
     interval, delay = 0.05, 0.15
