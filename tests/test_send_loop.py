@@ -809,3 +809,46 @@ async def test_a_slow_ping_does_not_make_the_next_one_due_at_once() -> None:
         assert started - ended >= interval * 0.9
     assert not client.overlapped
     assert [e.data for e in client.events] == [str(i) for i in range(8)]
+
+
+class BrokenOn(FakeClient):
+    """A client whose server's ``send`` raises RuntimeError on one kind of message."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind  # "ping" or "head"
+
+    async def send(self, message: Any) -> None:
+        ping = message.get("body") == b": ping\n\n"
+        head = message["type"] == "http.response.start"
+        if (ping and self.kind == "ping") or (head and self.kind == "head"):
+            raise RuntimeError("the server's send broke")
+        await super().send(message)
+
+
+@pytest.mark.parametrize("kind", ["ping", "head"])
+async def test_an_error_from_a_timer_send_is_raised_like_one_from_the_pumps_send(
+    kind: str,
+) -> None:
+    """``send`` raising something other than OSError on a ping (or on the head the timer sends
+    after ``first_event_grace``): the response raises it, itself (no exception group)."""
+    client = BrokenOn(kind)
+    closed = anyio.Event()
+    options: dict[str, Any] = {"ping_interval": 0.02, "first_event_grace": 0.02}
+    with pytest.raises(RuntimeError, match="send broke") as raised:
+        await run_response(EventSourceResponse(endless_after_idle(closed), **options), client)
+    assert type(raised.value) is RuntimeError
+    assert closed.is_set()  # the iterator was closed
+    assert [m["type"] for m in client.messages] == (
+        ["http.response.start"] if kind == "ping" else []
+    )
+
+
+async def endless_after_idle(closed: anyio.Event) -> AsyncIterator[int]:
+    """One event after 0.1 s (the timer sends the head first), then silence."""
+    try:
+        await anyio.sleep(0.1)
+        yield 0
+        await anyio.sleep_forever()
+    finally:
+        closed.set()
