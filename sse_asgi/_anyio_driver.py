@@ -69,9 +69,9 @@ class AnyioDriver:
             raise
         finally:
             self._exited = True
-        error, self._error = self._error, None
-        if error is not None and (caught or exc is None):
-            raise error  # in the body's place, not in an exception group, as on asyncio
+        timer_error, self._error = self._error, None
+        if timer_error is not None and (caught or exc is None):
+            raise timer_error  # in the body's place, not in an exception group, as on asyncio
         return caught
 
     def cancel(self) -> None:
