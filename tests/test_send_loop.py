@@ -816,22 +816,27 @@ class BrokenOn(FakeClient):
 
     def __init__(self, kind: str) -> None:
         super().__init__()
-        self.kind = kind  # "ping" or "head"
+        self.kind = kind  # "ping", "head", or "event" (the pump's send)
 
     async def send(self, message: Any) -> None:
-        ping = message.get("body") == b": ping\n\n"
-        head = message["type"] == "http.response.start"
-        if (ping and self.kind == "ping") or (head and self.kind == "head"):
+        body = bytes(message.get("body", b""))
+        kind = {
+            "ping": body == b": ping\n\n",
+            "head": message["type"] == "http.response.start",
+            "event": body.startswith(b"data:"),
+        }
+        if kind[self.kind]:
             raise RuntimeError("the server's send broke")
         await super().send(message)
 
 
-@pytest.mark.parametrize("kind", ["ping", "head"])
+@pytest.mark.parametrize("kind", ["ping", "head", "event"])
 async def test_an_error_from_a_timer_send_is_raised_like_one_from_the_pumps_send(
     kind: str,
 ) -> None:
     """``send`` raising something other than OSError on a ping (or on the head the timer sends
-    after ``first_event_grace``): the response raises it, itself (no exception group)."""
+    after ``first_event_grace``): the response raises it, itself (no exception group) -- as
+    it does when the pump's own send of an event raises ("event")."""
     client = BrokenOn(kind)
     closed = anyio.Event()
     options: dict[str, Any] = {"ping_interval": 0.02, "first_event_grace": 0.02}
@@ -839,9 +844,10 @@ async def test_an_error_from_a_timer_send_is_raised_like_one_from_the_pumps_send
         await run_response(EventSourceResponse(endless_after_idle(closed), **options), client)
     assert type(raised.value) is RuntimeError
     assert closed.is_set()  # the iterator was closed
-    assert [m["type"] for m in client.messages] == (
-        ["http.response.start"] if kind == "ping" else []
-    )
+    if kind != "event":
+        assert [m["type"] for m in client.messages] == (
+            ["http.response.start"] if kind == "ping" else []
+        )
 
 
 async def endless_after_idle(closed: anyio.Event) -> AsyncIterator[int]:
