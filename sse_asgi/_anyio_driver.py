@@ -28,7 +28,7 @@ _NEVER = float("inf")
 class AnyioDriver:
     """A stream's watcher and timer in an anyio task group (see the module docstring)."""
 
-    __slots__ = ("_exited", "_receive", "_stream", "_task_group", "_timer")
+    __slots__ = ("_error", "_exited", "_receive", "_stream", "_task_group", "_timer")
 
     def __init__(self, stream: Driven, receive: Receive) -> None:
         self._stream = stream
@@ -36,6 +36,7 @@ class AnyioDriver:
         self._task_group: TaskGroup | None = None  # around the pump
         self._timer: anyio.CancelScope | None = None  # the receive() wait's deadline
         self._exited = False
+        self._error: Exception | None = None  # what the timer's action raised
 
     def time(self) -> float:
         # On trio, anyio knows its backend in loop callbacks too (unlike on asyncio).
@@ -63,7 +64,7 @@ class AnyioDriver:
         assert self._task_group is not None
         self._task_group.cancel_scope.cancel()  # the watcher is no longer needed
         try:
-            return bool(await self._task_group.__aexit__(exc_type, exc, traceback))
+            caught = bool(await self._task_group.__aexit__(exc_type, exc, traceback))
         except BaseException as error:
             # The task group wraps the body's own exception in an exception group:
             # pass it on as it is (the watcher raises nothing of its own), as the
@@ -73,6 +74,10 @@ class AnyioDriver:
             raise
         finally:
             self._exited = True
+        timer_error, self._error = self._error, None
+        if timer_error is not None and (caught or exc is None):
+            raise timer_error  # in the body's place, not in an exception group, as on asyncio
+        return caught
 
     def cancel(self) -> None:
         if self._task_group is not None and not self._exited:
@@ -98,7 +103,12 @@ class AnyioDriver:
                 continue
             now = _monotonic()
             if now >= stream.timing.next_due(now):  # not woken early by reschedule()
-                await stream.on_timer()
+                try:
+                    await stream.on_timer()
+                except Exception as error:  # a send failed: raised from __aexit__
+                    self._error = error
+                    self.cancel()
+                    return
 
     async def _receive_until_due(self) -> ReceiveMessage | None:
         """The next message from ``receive()``; None once the timer is due first."""

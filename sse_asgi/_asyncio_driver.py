@@ -59,6 +59,7 @@ class AsyncioDriver:
     """A stream's watcher and timer on an asyncio loop (see the module docstring)."""
 
     __slots__ = (
+        "_error",
         "_exited",
         "_loop",
         "_receive",
@@ -78,6 +79,7 @@ class AsyncioDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_task: asyncio.Task[None] | None = None  # what the timer does, while it runs
         self._exited = False
+        self._error: Exception | None = None  # what the timer's action raised
 
     def time(self) -> float:
         return self._loop.time()
@@ -110,9 +112,13 @@ class AsyncioDriver:
         traceback: TracebackType | None,
     ) -> bool:
         try:
-            return await self._exit_scope(exc_type, exc, traceback)
+            caught = await self._exit_scope(exc_type, exc, traceback)
         finally:
             await self._stop_helpers()
+        error, self._error = self._error, None
+        if error is not None and (caught or exc is None):
+            raise error  # in the body's place, as the anyio driver does
+        return caught
 
     async def _exit_scope(
         self,
@@ -128,7 +134,7 @@ class AsyncioDriver:
         try:
             return bool(await scope.__aexit__(exc_type, exc, traceback))
         except TimeoutError:
-            if not self._stream.ending:
+            if not self._stream.ending and self._error is None:
                 raise  # not our cancellation
             return True
 
@@ -191,5 +197,8 @@ class AsyncioDriver:
     async def _act(self) -> None:
         try:
             await self._stream.on_timer()
+        except Exception as error:  # a send failed: raised from __aexit__, as a pump's send is
+            self._error = error
+            self.cancel()
         finally:
             self.reschedule()

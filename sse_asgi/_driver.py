@@ -12,7 +12,7 @@ granian: plain loop tasks and a ``call_later`` timer, because anyio's task
 group and cancel scopes cost more per idle connection than the server
 itself) and :class:`~sse_asgi._anyio_driver.AnyioDriver` (any other anyio
 backend, i.e. trio: a task group, and the timer as the deadline of the
-``receive()`` wait). :func:`~sse_asgi._send_loop.driver_for` picks one.
+``receive()`` wait). :func:`~sse_asgi._send_loop._driver_for` picks one.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class Driver(Protocol):
     ) -> bool:
         """Stop the watcher and the timer, and wait for them.
 
-        True if the body ended by the cancellation :meth:`cancel` caused.
+        True if the body ended by the cancellation :meth:`cancel` caused. An
+        exception from the stream's ``on_timer()`` (a send the server failed)
+        cancels the body and is raised here in its place, as itself.
         """
 
     def cancel(self) -> None:

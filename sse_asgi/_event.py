@@ -15,7 +15,7 @@ import orjson
 
 from . import _event_py
 from ._encoder import frame_with_id
-from ._pickling import restore, unpickle_as
+from ._pickling import unpickle_as
 
 __all__ = [
     "SPEEDUPS",
@@ -23,7 +23,6 @@ __all__ = [
     "event_from_json",
     "event_with_id",
     "rebuild",
-    "restore",
 ]
 
 
@@ -49,8 +48,7 @@ if TYPE_CHECKING:
 else:
     ServerSentEvent, rebuild, SPEEDUPS = _choose()
 
-# Unpickled events are built as the chosen twin (restore() is re-exported
-# here for pickles made before it moved to sse_asgi._pickling).
+# Unpickled events are built as the chosen twin.
 unpickle_as(rebuild)
 
 

@@ -243,12 +243,12 @@ class SendLoop:
                 if self._gather(body) and not await self._send_batch():
                     return
                 continue
-            if self._timer_send_done is not None:
+            while self._timer_send_done is not None:  # the timer may start another meanwhile
                 await self._timer_send_done.wait()
-            if not timing.headers_sent:
-                await self._send_headers()
             timing.send_started = now = monotonic()
             try:
+                if not timing.headers_sent:
+                    await self._send_headers()
                 await send({"type": "http.response.body", "body": body, "more_body": True})
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
@@ -294,10 +294,10 @@ class SendLoop:
         body = self._take_batch()
         if body:
             timing = self.timing
-            if not timing.headers_sent:
-                await self._send_headers()
             timing.send_started = now = _monotonic()
             try:
+                if not timing.headers_sent:
+                    await self._send_headers()
                 await self._send_body(body, more_body=True)
             except OSError:
                 self._stop(End.DISCONNECT)
@@ -335,7 +335,7 @@ class SendLoop:
         """Send the headers (``body=None``) or a body chunk; the pump waits meanwhile."""
         done = self._timer_send_done = anyio.Event()
         timing = self.timing
-        timing.send_started = now = _monotonic()
+        timing.send_started = _monotonic()
         timeout = self._settings.send_timeout
         try:
             with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
@@ -349,7 +349,7 @@ class SendLoop:
             self._stop(End.DISCONNECT)
         finally:
             timing.send_started = None
-            timing.last_send = now
+            timing.last_send = _monotonic()  # its end: a slow ping does not make the next one due
             self._timer_send_done = None
             done.set()
 

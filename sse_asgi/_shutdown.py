@@ -91,10 +91,9 @@ class Shutdown:
         self.streams: dict[RunningStream, object] = {}
         # The event loops a signal told to stop: streams starting there end at once.
         self._stopping: weakref.WeakSet[object] = weakref.WeakSet()
-        # Signal number -> the disposition the hook chained onto.
-        self._chained: dict[int, Any] = {}
-        # The handler, as one object: signal.getsignal() gives back what was set.
-        self._handler = self._on_signal
+        # Signal number -> the hooks installed for it, oldest first: one per
+        # foreign handler chained onto (see _Hook).
+        self._chained: dict[int, list[_Hook]] = {}
 
     # -- the registry: streams starting and ending ----------------------------------
 
@@ -113,9 +112,16 @@ class Shutdown:
         """Forget a stream that ended; once none is left, forget handlers no longer chained."""
         self.streams.pop(stream, None)
         if not self.streams:
-            for signum in list(self._chained):
-                if signal.getsignal(signum) is not self._handler:  # a server put its own back
-                    del self._chained[signum]
+            self._forget_unhooked()
+
+    def _forget_unhooked(self) -> None:
+        """Drop the hooks no longer current, and with them the handlers they chained onto."""
+        for signum, hooks in list(self._chained.items()):
+            current = signal.getsignal(signum)
+            if current in hooks:  # those above it chained onto handlers since replaced
+                del hooks[hooks.index(current) + 1 :]
+            else:  # a server put its own back
+                del self._chained[signum]
 
     def close_all(self, final_event: ServerSentEvent | None = None) -> int:
         """End every open stream now (on the calling loop's thread); how many there were."""
@@ -134,34 +140,40 @@ class Shutdown:
         """
         if threading.current_thread() is not threading.main_thread():
             return False  # embedders call close_all_streams()
+        self._forget_unhooked()
         hooked = 0
         for signum in _SIGNALS:
             current = signal.getsignal(signum)
-            if current is self._handler:
+            if current in self._chained.get(signum, ()):
                 hooked += 1
             elif current is not None:  # None: installed outside Python, leave it alone
-                # Servers restore their own handlers when they stop; a later server
-                # in the same process installs new ones: chain onto whatever is current.
-                self._chained[signum] = current
-                signal.signal(signum, self._handler)
+                # A server installed its own (over ours, maybe: it restores ours when
+                # it stops): chain onto it with a new hook, leaving the one it keeps
+                # chained onto what was before it.
+                hook = _Hook(self, current)
+                self._chained.setdefault(signum, []).append(hook)
+                signal.signal(signum, hook)
                 hooked += 1
         return hooked == len(_SIGNALS)
 
     def unhook_signals(self) -> None:
         """Restore what the hook chained onto, and stop hooking new streams."""
         self.hook_wanted = False
-        if threading.current_thread() is threading.main_thread():
-            for signum, chained in list(self._chained.items()):
-                if signal.getsignal(signum) is self._handler:
-                    signal.signal(signum, chained)
+        if threading.current_thread() is not threading.main_thread():
+            return  # no handler can be restored from here: ours stay, still chaining
+        for signum, hooks in list(self._chained.items()):
+            current = signal.getsignal(signum)
+            if current in hooks:
+                signal.signal(signum, current.chained)
         self._chained.clear()
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None, chained: Any) -> None:
+        """A hook's signal: end every stream, then apply ``chained``, the disposition before it."""
         # A signal handler runs in the main thread between two bytecodes, maybe in
         # the middle of the event loop: only schedule work, with the thread- and
         # signal-safe call_soon of each loop. No IO, no logging.
         self._schedule_close_all()
-        chained = self._chained.get(signum)
+        self._forget_unhooked()  # a stopped server's handler, kept since it put ours back
         if callable(chained):
             chained(signum, frame)
         elif chained == signal.SIG_DFL:
@@ -191,6 +203,25 @@ class Shutdown:
             time.sleep(0.02)
         time.sleep(_DEFAULT_ACTION_SETTLE)  # the server may finish on its own meanwhile
         os.kill(os.getpid(), signum)
+
+
+class _Hook:
+    """The hook's handler for one signal, chained onto the disposition it replaced.
+
+    One per installation, holding what it chained onto: a server that took
+    a hook for the "original" handler and puts it back when it stops gets
+    back one chained onto what was there before that server -- not onto the
+    stopped server's own handler.
+    """
+
+    __slots__ = ("chained", "shutdown")
+
+    def __init__(self, shutdown: Shutdown, chained: Any) -> None:
+        self.shutdown = shutdown
+        self.chained = chained
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.shutdown.on_signal(signum, frame, self.chained)
 
 
 #: This process's shutdown state.

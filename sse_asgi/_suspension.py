@@ -35,14 +35,14 @@ after a plain ``await``. Unknown iterators are still watched as above.
 from __future__ import annotations
 
 import types
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = ["CountsSuspensions", "counts_suspensions", "first_step", "resume"]
 
 T = TypeVar("T")
 
-Step = Generator[Any, Any, Any]
+Step = Coroutine[Any, Any, Any]
 
 
 @runtime_checkable
@@ -74,14 +74,20 @@ def first_step(awaitable: Awaitable[T]) -> tuple[Step | None, Any]:
     it raised, propagates); else ``(step, signal)``: the awaitable's
     iterator and the value it yielded for the event loop, for :func:`resume`.
     """
-    step: Step = awaitable.__await__()
+    # ``await`` itself resolves the awaitable, as the pump's plain await would:
+    # a generator-based coroutine (``@types.coroutine``: no ``__await__``) is
+    # used directly, an iterator without send() (C, Rust) is driven by next(),
+    # and anything else raises await's own TypeError.
+    step = _awaiting(awaitable)
     try:
-        # next(), as await does for a first step: the iterator of an awaitable
-        # written in C or Rust (a subscription's, granian's send) may have no send().
-        signal = next(step)
+        signal = step.send(None)
     except StopIteration as done:
         return None, done.value
     return step, signal
+
+
+async def _awaiting(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 @types.coroutine
@@ -89,7 +95,7 @@ def resume(step: Step, signal: Any) -> Generator[Any, Any, Any]:
     """Await the rest of an awaitable :func:`first_step` left suspended on ``signal``.
 
     Forwarded as ``await`` forwards (PEP 380): a value sent in goes to
-    ``send()``, None to ``next()``; an exception thrown in goes to
+    ``send()``; an exception thrown in goes to
     ``throw()``, or is raised here if the iterator has none; ``close()``
     goes to ``close()``, if it has one.
     """
@@ -111,6 +117,6 @@ def resume(step: Step, signal: Any) -> Generator[Any, Any, Any]:
                 return done.value
         else:
             try:
-                signal = next(step) if sent is None else step.send(sent)
+                signal = step.send(sent)
             except StopIteration as done:
                 return done.value

@@ -118,7 +118,9 @@ class StreamTiming:
         self.headers_sent = False
         #: When the send in flight started; None when no send is in flight.
         self.send_started: float | None = None
-        #: When the last send ended (the start, until the first one).
+        #: When the last send ended (the start, until the first one). The pump
+        #: records its sends' start instead, to read the clock once per event: a
+        #: pump send slower than ``ping_interval`` is followed by a ping at once.
         self.last_send = now
         #: When the batch being gathered must be sent; None without a batch.
         self.batch_due: float | None = None

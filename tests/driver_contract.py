@@ -239,3 +239,25 @@ class DriverContract:
             async with make_driver(stream, messages.receive):
                 await blocked.wait()
         assert finished == ["stopped"]
+
+    async def test_an_exception_from_the_timer_ends_the_body_and_is_raised_in_its_place(
+        self, make_driver: MakeDriver, messages: Messages
+    ) -> None:
+        """As an exception from the pump's own send is: itself, not in an exception group."""
+        stream = FakeStream(ping_interval=0.01, send_timeout=None, first_event_grace=0)
+        calls = 0
+
+        async def failing_timer() -> None:
+            nonlocal calls
+            calls += 1
+            raise RuntimeError("the server's send broke")
+
+        async def body() -> None:
+            async with make_driver(stream, messages.receive):
+                await anyio.sleep_forever()
+
+        stream.on_timer = failing_timer  # type: ignore[method-assign]
+        with anyio.fail_after(5), pytest.raises(RuntimeError, match="send broke") as raised:
+            await body()
+        assert type(raised.value) is RuntimeError
+        assert calls == 1

@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -84,8 +85,49 @@ def test_stamping_an_id_is_building_the_event_with_it(
 
 
 # What a frame looks like from outside: a field name (or a comment's colon) at
-# the start of a bytes literal, or a blank line inside one.
-FRAME_BYTES = re.compile(rb"^(data|event|id|retry):|^: |\n\n")
+# the start of a line of a bytes literal, or a blank line inside one; in a str
+# literal (not a docstring: prose has blank lines and "id: ..."), a field name
+# at the start of a line or a comment line ending in a line break.
+FRAME_BYTES = re.compile(rb"^(data|event|id|retry):|^: |\n\n", re.MULTILINE)
+FRAME_STR = re.compile(r"^(data|event|id|retry):|^:[^\n]*\n", re.MULTILINE)
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring constants in ``tree``."""
+    owners = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, owners)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def _looks_like_frame(value: object) -> bool:
+    if isinstance(value, bytes):
+        return FRAME_BYTES.search(value) is not None
+    return isinstance(value, str) and FRAME_STR.search(value) is not None
+
+
+@pytest.mark.parametrize(
+    ("constant", "frame"),
+    [
+        (b"x\ndata: y", True),
+        (b"x\nid: 1\n", True),
+        (b": ping", True),
+        (b"a\n\nb", True),
+        ("x\ndata: y", True),
+        (": ping\n\n", True),
+        ("retry: 5\n", True),
+        (": ", False),  # a message's separator
+        ("a\n\nb", False),  # prose, a script
+        (b"data", False),
+    ],
+)
+def test_the_frame_patterns(constant: str | bytes, frame: bool) -> None:
+    assert _looks_like_frame(constant) is frame
 
 
 def test_no_other_module_writes_or_reads_frame_bytes() -> None:
@@ -95,9 +137,11 @@ def test_no_other_module_writes_or_reads_frame_bytes() -> None:
     for path in PACKAGE.rglob("*.py"):
         if path.name in ("_encoder.py", "_decoder.py"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Constant) or not isinstance(node.value, bytes):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = _docstrings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Constant) or id(node) in docstrings:
                 continue
-            if FRAME_BYTES.search(node.value):
+            if _looks_like_frame(node.value):
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value!r}")
     assert not found, found

@@ -777,3 +777,147 @@ async def test_a_stream_ends_cleanly_whichever_await_is_watched(
     assert [event.data for event in client.events] == [str(n) for n in range(count)]
     assert client.completed
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("coalesce", [None, 0.05], ids=["per-event", "coalescing"])
+async def test_a_client_gone_before_the_first_item_is_a_disconnect(
+    coalesce: float | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ASGI 2.4: ``send`` of the response head raises OSError -- the pump's send of the head is
+    guarded like its sends of the body (coalescing: a batch full at once is the pump's to send)."""
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    client = FakeClient()
+    client.fail_with = OSError("gone")
+    calls: list[int] = []
+    big = "x" * (40 * 1024)
+    response = EventSourceResponse(
+        iter([big, big]), coalesce=coalesce, on_disconnect=lambda: calls.append(1)
+    )
+    await run_response(response, client)
+    assert calls == [1]
+    assert dropped(caplog) == ["SSE client 127.0.0.1:1 disconnected; stream ended"]
+
+
+class OverlapClient(FakeClient):
+    """A client that notes whether a send ever started while another was in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.overlapped = False
+
+    async def send(self, message: Any) -> None:
+        self.in_flight += 1
+        self.overlapped |= self.in_flight > 1
+        try:
+            await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_send_timeout_also_bounds_the_pumps_send_of_the_head(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sse_asgi")
+    client = OverlapClient()
+    client.stall = True  # from the response head on
+    gone = anyio.Event()
+    response = EventSourceResponse(
+        idle_after(1), send_timeout=0.1, ping_interval=0.02, on_disconnect=gone.set
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_response, response, client)
+        with anyio.fail_after(3):
+            await gone.wait()
+        assert dropped(caplog) == ["SSE client 127.0.0.1:1 stopped reading for 0.1 s; stream ended"]
+        assert not client.overlapped  # no ping started beside the stalled head
+        client.disconnected.set()
+
+
+class SlowPings(OverlapClient):
+    """A client whose every ping send takes ``delay`` s; records each send's (start, end)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.pings: list[tuple[float, float]] = []
+
+    async def send(self, message: Any) -> None:
+        started = time.monotonic()
+        if message.get("body") == b": ping\n\n":
+            self.in_flight += 1  # the sleep is part of the send
+            try:
+                await anyio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
+        await super().send(message)
+        if message.get("body") == b": ping\n\n":
+            self.pings.append((started, time.monotonic()))
+
+
+async def test_a_slow_ping_does_not_make_the_next_one_due_at_once() -> None:
+    """The next ping is due ``ping_interval`` after the last send *ended*; and no send ever
+    starts while another is in flight, though the pump has an event ready at every ping."""
+    interval, delay = 0.05, 0.15
+    client = SlowPings(delay)
+
+    async def steady() -> AsyncIterator[int]:
+        for i in range(8):
+            yield i
+            await anyio.sleep(0.13)
+
+    await run_response(EventSourceResponse(steady(), ping_interval=interval), client)
+    assert len(client.pings) >= 2
+    for (_, ended), (started, _) in itertools.pairwise(client.pings):
+        assert started - ended >= interval * 0.9
+    assert not client.overlapped
+    assert [e.data for e in client.events] == [str(i) for i in range(8)]
+
+
+class BrokenOn(FakeClient):
+    """A client whose server's ``send`` raises RuntimeError on one kind of message."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind  # "ping", "head", or "event" (the pump's send)
+
+    async def send(self, message: Any) -> None:
+        body = bytes(message.get("body", b""))
+        kind = {
+            "ping": body == b": ping\n\n",
+            "head": message["type"] == "http.response.start",
+            "event": body.startswith(b"data:"),
+        }
+        if kind[self.kind]:
+            raise RuntimeError("the server's send broke")
+        await super().send(message)
+
+
+@pytest.mark.parametrize("kind", ["ping", "head", "event"])
+async def test_an_error_from_a_timer_send_is_raised_like_one_from_the_pumps_send(
+    kind: str,
+) -> None:
+    """``send`` raising something other than OSError on a ping (or on the head the timer sends
+    after ``first_event_grace``): the response raises it, itself (no exception group) -- as
+    it does when the pump's own send of an event raises ("event")."""
+    client = BrokenOn(kind)
+    closed = anyio.Event()
+    options: dict[str, Any] = {"ping_interval": 0.02, "first_event_grace": 0.02}
+    with pytest.raises(RuntimeError, match="send broke") as raised:
+        await run_response(EventSourceResponse(endless_after_idle(closed), **options), client)
+    assert type(raised.value) is RuntimeError
+    assert closed.is_set()  # the iterator was closed
+    if kind != "event":
+        assert [m["type"] for m in client.messages] == (
+            ["http.response.start"] if kind == "ping" else []
+        )
+
+
+async def endless_after_idle(closed: anyio.Event) -> AsyncIterator[int]:
+    """One event after 0.1 s (the timer sends the head first), then silence."""
+    try:
+        await anyio.sleep(0.1)
+        yield 0
+        await anyio.sleep_forever()
+    finally:
+        closed.set()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
@@ -30,7 +31,7 @@ def clean_hook() -> Iterator[list[int]]:
     calls: list[int] = []
     state = _shutdown.shutdown
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    before = (state.hook_wanted, dict(state._chained), state.final_event)
+    before = (state.hook_wanted, {k: list(v) for k, v in state._chained.items()}, state.final_event)
     signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
     try:
         yield calls
@@ -89,16 +90,18 @@ def test_the_hook_chains_once_and_is_found_again_after_a_server_restores_its_han
 ) -> None:
     state = _shutdown.shutdown
     install_signal_hook()
-    assert signal.getsignal(signal.SIGTERM) == state._on_signal
+    hook = signal.getsignal(signal.SIGTERM)
+    assert isinstance(hook, _shutdown._Hook)
     install_signal_hook()  # never wraps itself
-    assert callable(state._chained[signal.SIGTERM])
-    assert state._chained[signal.SIGTERM] != state._on_signal
+    assert state._chained[signal.SIGTERM] == [hook]
+    assert callable(hook.chained)
+    assert not isinstance(hook.chained, _shutdown._Hook)
     # A server restores its handlers on exit and the next one installs new ones,
     # before its first stream starts:
     signal.signal(signal.SIGTERM, lambda signum, frame: clean_hook.append(-signum))
     state.hook_wanted = True
     state.hook_signals()  # what Shutdown.open() does for every stream
-    assert signal.getsignal(signal.SIGTERM) == state._on_signal
+    assert isinstance(signal.getsignal(signal.SIGTERM), _shutdown._Hook)
     signal.raise_signal(signal.SIGTERM)
     assert clean_hook == [-signal.SIGTERM]
 
@@ -121,9 +124,9 @@ async def run_one_stream() -> None:
 def test_a_starting_stream_installs_the_hook(clean_hook: list[int]) -> None:
     """Shutdown.open(), which every stream calls, is the path that installs it."""
     _shutdown.shutdown.hook_wanted = True
-    assert signal.getsignal(signal.SIGTERM) != _shutdown.shutdown._on_signal
+    assert not isinstance(signal.getsignal(signal.SIGTERM), _shutdown._Hook)
     anyio.run(run_one_stream)
-    assert signal.getsignal(signal.SIGTERM) == _shutdown.shutdown._on_signal
+    assert isinstance(signal.getsignal(signal.SIGTERM), _shutdown._Hook)
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -288,3 +291,70 @@ def test_close_all_streams_outside_a_signal(clean_hook: list[int]) -> None:
     from sse_asgi import close_all_streams
 
     assert close_all_streams() == 0
+
+
+def test_uninstalling_off_the_main_thread_keeps_the_chain(clean_hook: list[int]) -> None:
+    """No handler can be restored from another thread: the hook stays, and still chains."""
+    install_signal_hook()
+    hook = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=uninstall_signal_hook)
+    thread.start()
+    thread.join()
+    assert signal.getsignal(signal.SIGTERM) is hook
+    signal.raise_signal(signal.SIGTERM)
+    assert clean_hook == [signal.SIGTERM]  # the server still hears it
+
+
+SERVER_SCRIPT = """
+import gc, signal, sys, weakref
+sys.path.insert(0, {root!r})
+import anyio
+from sse_asgi import EventSourceResponse, install_signal_hook
+from tests.asgi_fakes import FakeClient, http_scope
+
+async def one_stream():
+    client = FakeClient()
+    await EventSourceResponse([1])(http_scope(), client.receive, client.send)
+
+class Server:
+    calls = 0
+
+    def handle_exit(self, signum, frame):
+        self.calls += 1
+
+install_signal_hook()  # as documented: before uvicorn.run()
+server = Server()
+found = signal.getsignal(signal.SIGINT)  # the server, starting: keeps what it found...
+signal.signal(signal.SIGINT, server.handle_exit)  # ...and installs its own
+anyio.run(one_stream)  # a stream runs while it serves: the hook chains onto the server's
+signal.raise_signal(signal.SIGINT)
+print("server heard it", server.calls)
+signal.signal(signal.SIGINT, found)  # the server stops: it puts back what it found
+stopped = weakref.ref(server)
+del server
+try:
+    signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+gc.collect()
+print("stopped server kept", stopped() is not None)
+"""
+
+
+def test_a_hook_installed_before_the_server_still_ends_in_keyboard_interrupt() -> None:
+    """install_signal_hook() before a server that keeps and later restores the handler it found."""
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", SERVER_SCRIPT.format(root=root)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.splitlines() == [
+        "server heard it 1",
+        "KeyboardInterrupt",
+        "stopped server kept False",
+    ], result.stderr

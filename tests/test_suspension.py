@@ -6,14 +6,18 @@ Run on asyncio and trio: both drive coroutines only through ``send`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import types
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
+from sse_asgi import EventSourceResponse
 from sse_asgi._suspension import counts_suspensions, first_step, resume
+
+from .asgi_fakes import FakeClient, run_response
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +172,57 @@ async def test_an_async_generator_is_watched() -> None:
     generator = items()
     assert counts_suspensions(generator) is None
     await generator.aclose()
+
+
+@types.coroutine
+def generator_based(value: object, sleeps: int) -> Generator[Any, Any, object]:
+    """A generator-based coroutine (``@types.coroutine``): no ``__await__``, yet awaitable."""
+    for _ in range(sleeps):
+        yield from anyio.lowlevel.checkpoint().__await__()
+    return value
+
+
+@pytest.mark.parametrize("sleeps", [0, 2])
+async def test_a_generator_based_coroutine_is_awaited_as_await_does(sleeps: int) -> None:
+    assert await awaited(generator_based("v", sleeps)) == (sleeps > 0, "v")
+
+
+async def _await_message(awaitable: Any) -> str:
+    with pytest.raises(TypeError) as raised:
+        await awaitable
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("not_awaitable", [5, "text", iter([1])])
+async def test_a_non_awaitable_raises_awaits_own_type_error(not_awaitable: Any) -> None:
+    expected = await _await_message(not_awaitable)
+    with pytest.raises(TypeError) as raised:
+        first_step(not_awaitable)
+    assert str(raised.value) == expected
+
+
+class GeneratorBasedItems:
+    """An async iterator whose ``__anext__`` is a generator-based coroutine."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def __aiter__(self) -> GeneratorBasedItems:
+        return self
+
+    @types.coroutine
+    def __anext__(self) -> Generator[Any, Any, dict[str, int]]:
+        if self.left == 0:
+            raise StopAsyncIteration
+        self.left -= 1
+        if self.left % 1000 == 0:
+            yield from anyio.lowlevel.checkpoint().__await__()  # it suspends now and then
+        return {"n": self.left}
+
+
+async def test_a_stream_from_generator_based_anext_sends_every_event() -> None:
+    """The pump watches one ``__anext__()`` per fairness interval through ``first_step``."""
+    client = FakeClient()
+    with anyio.fail_after(30):
+        await run_response(EventSourceResponse(GeneratorBasedItems(20_000)), client)
+    assert len(client.events) == 20_000
