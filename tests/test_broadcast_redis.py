@@ -424,6 +424,27 @@ async def test_subscribing_while_redis_is_down_fails_and_leaves_nothing() -> Non
             await broadcast.publish("t", 1)
 
 
+async def test_a_subscriber_after_redis_came_back_does_not_wait_out_the_back_off(
+    own_redis: RedisServer,
+) -> None:
+    """Redis was down when the worker started: its reader waits 30 s between attempts.
+    A subscriber while it is down fails at once (a fresh attempt says so, not an old
+    one); Redis back, the next subscriber starts at once (the reader retries for it)."""
+    from sse_asgi.redis import RedisBackend
+
+    await anyio.to_thread.run_sync(own_redis.stop)
+    backend = RedisBackend(own_redis.url, reconnect_delays=(30.0, 30.0))
+    async with Broadcast(backend) as broadcast:
+        with anyio.fail_after(5), pytest.raises(BroadcastUnavailableError):
+            async with broadcast.subscribe("t"):
+                pass
+        await anyio.to_thread.run_sync(own_redis.start)
+        with anyio.fail_after(5):
+            async with broadcast.subscribe("t") as subscription:
+                live = await broadcast.publish("t", "live")
+                assert [e.id for e in await take(subscription, 1)] == [live]
+
+
 async def test_redis_down_during_a_replay_ends_the_subscription(own_redis: RedisServer) -> None:
     async with redis_broadcast(own_redis) as broadcast:
         first = await broadcast.publish("t", 0)

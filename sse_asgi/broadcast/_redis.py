@@ -142,6 +142,8 @@ class RedisBackend(BroadcastBackend):
         self._last: str | None = None
         self._cursor = "0-0"
         self._failure: Exception | None = None  # the reader's, until it has its place
+        self._failures = 0  # how many of its attempts to get its place failed
+        self._retry_now: anyio.Event | None = None  # set: the reader retries without waiting
         # The newest id a publish from this process returned: a subscriber
         # that comes after it starts after it (see ready()).
         self._published: Position | None = None
@@ -158,6 +160,7 @@ class RedisBackend(BroadcastBackend):
             )
         self._listener = listener
         self._changed = anyio.Event()
+        self._retry_now = anyio.Event()
         if self._client is None:
             self._client = Redis.from_url(
                 self.url, retry=Retry(NoBackoff(), 1), retry_on_error=_RETRIED
@@ -168,15 +171,21 @@ class RedisBackend(BroadcastBackend):
 
     async def ready(self) -> None:
         # Before the reader has its place, a subscriber could not know where
-        # live events start: it waits for it, or fails while Redis is down.
+        # live events start: it waits for it, or fails while Redis is down --
+        # told by an attempt made after it came, not by one before (Redis may
+        # be back while the reader waits out its back-off: it retries now).
+        seen = self._failures
         while self._last is None:
             if self._closed:
                 raise BroadcastClosedError("this broadcast is closed")
-            if self._failure is not None:
+            if self._failure is not None and self._failures > seen:
                 raise BroadcastUnavailableError(
                     f"cannot reach Redis at {self.url}: {self._failure}"
                 )
             assert self._changed is not None, "start() first"
+            assert self._retry_now is not None, "start() first"
+            if self._failure is not None:
+                self._retry_now.set()
             await self._changed.wait()
         published = self._published
         if published is not None:
@@ -334,8 +343,12 @@ class RedisBackend(BroadcastBackend):
                     failing = True
                 if self._last is None:
                     self._failure = exc
+                    self._failures += 1
                     self._signal()
-                await anyio.sleep(delay)
+                assert self._retry_now is not None
+                with anyio.move_on_after(delay):
+                    await self._retry_now.wait()  # a subscriber is waiting for its place
+                self._retry_now = anyio.Event()
                 delay = min(delay * 2, self._delays[1])
             finally:
                 with anyio.CancelScope(shield=True):

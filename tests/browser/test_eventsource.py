@@ -217,7 +217,10 @@ def test_post_stream_read_with_fetch(page: Page, server: RunningServer) -> None:
     assert events[-1]["data"] == "[DONE]"
     # Streamed, not buffered: the events arrived over the server's delays, in many reads,
     # and the keep-alive comments in between were skipped by the parser.
-    assert events[-1]["t"] - events[0]["t"] >= 0.08 * (len(text.split()) - 1) * 1000 * 0.9
+    # A buffered response would arrive at once (a span of ~0 ms); a loaded machine
+    # (CI runs the suites side by side) may bunch a few reads: a third of the
+    # scheduled span tells the two apart.
+    assert events[-1]["t"] - events[0]["t"] >= 0.08 * (len(text.split()) - 1) * 1000 / 3
     assert result["chunks"] > len(text.split()) // 2
     assert result["comments"] >= 1
     assert stats(server, key)["pings"] == result["comments"]
