@@ -913,7 +913,8 @@ async def test_the_suspension_count_grows_exactly_when_the_task_suspends(
             for suspended, grown, _ in seen:
                 assert suspended or not grown
             # Live, queued: no suspension, no growth.
-            await broadcast.publish("t", "queued")
+            queued = await broadcast.publish("t", "queued")
+            await delivered(broadcast, queued)  # Redis's reader has queued it
             assert (await _awaited(subscription))[:2] == (False, 0)
             # Live, empty: it waits, and says so.
             async with anyio.create_task_group() as tg:
