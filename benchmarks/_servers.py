@@ -54,8 +54,8 @@ def _raise_fd_limit() -> None:
 
 
 @contextlib.contextmanager
-def uvicorn(name: str, target: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """uvicorn (uvloop + httptools) serving ``target``, pinned to SERVER_CORE; ``env``: added variables."""
+def uvicorn(name: str, target: str) -> Iterator[Server]:
+    """uvicorn (uvloop + httptools) serving ``target``, pinned to SERVER_CORE."""
     port = _free_port()
     command = [
         sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
@@ -63,8 +63,7 @@ def uvicorn(name: str, target: str, env: dict[str, str] | None = None) -> Iterat
     ]  # fmt: skip
     if shutil.which("taskset"):
         command = ["taskset", "-c", str(SERVER_CORE), *command]
-    environ = {**os.environ, **env} if env else None
-    process = subprocess.Popen(command, cwd=ROOT, env=environ, preexec_fn=_raise_fd_limit)
+    process = subprocess.Popen(command, cwd=ROOT, preexec_fn=_raise_fd_limit)
     try:
         deadline = time.monotonic() + 20
         while True:

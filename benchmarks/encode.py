@@ -6,10 +6,6 @@ library's streaming path does it. The floor is hand-written formatting with
 no event object and no checks: ``f"data: {orjson.dumps(x).decode()}\\n\\n"``
 (for models, the model's own ``__pydantic_serializer__.to_json``).
 
-The "pure Python" column is sse-asgi without its C speedups (what runs where
-the package was installed without a compiler, or with
-``SSE_ASGI_NO_EXTENSIONS=1``).
-
 Run: ``python benchmarks/encode.py`` (``--quick`` for a smoke run). Needs the
 dev extra (``pip install -e ".[dev]"``) for the peers.
 """
@@ -32,8 +28,6 @@ from _common import command_line, interleaved, pin_to_core, table, versions
 from apps import Model
 
 from sse_asgi import ServerSentEvent
-from sse_asgi._event import SPEEDUPS
-from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
 from sse_asgi._item_encoder import item_encoder
 
 SMALL = {"i": 1, "msg": "hello"}
@@ -74,14 +68,13 @@ def floor_rows() -> dict[str, Row]:
 
 
 def ours(rows: dict[str, Row]) -> None:
-    """sse-asgi as installed (C speedups if built), and its pure-Python event class."""
+    """sse-asgi: plain items as EventSourceResponse encodes them, and event objects."""
     plain = item_encoder()  # what EventSourceResponse does with an untyped plain item
     typed = item_encoder(Model)  # ...and with item_type=Model (or `-> AsyncIterable[Model]`)
-    for name, sse in (("sse-asgi", ServerSentEvent), ("pure Python", PyServerSentEvent)):
-        add_event_rows(rows, name, sse)
-        # Plain items never build an event object: both columns run the same code.
-        rows["small dict"][name] = lambda: plain(SMALL)
-        rows["6-field model"][name] = lambda: typed(MODEL)
+    name = "sse-asgi"
+    rows["small dict"][name] = lambda: plain(SMALL)
+    rows["6-field model"][name] = lambda: typed(MODEL)
+    add_event_rows(rows, name, ServerSentEvent)
 
 
 def add_event_rows(rows: dict[str, Row], name: str, sse: Callable[..., Any]) -> None:
@@ -171,7 +164,7 @@ def main() -> None:
     fastapi_rows(rows)
     sse_starlette_rows(rows)
     rounds, seconds = (1, 0.005) if args.quick else (args.rounds, 0.02)
-    columns = ["floor", "sse-asgi", "pure Python", "fastapi.sse", "sse-starlette"]
+    columns = ["floor", "sse-asgi", "fastapi.sse", "sse-starlette"]
     out = []
     for label, candidates in rows.items():
         # Best of many short interleaved rounds, as timeit advises: on a
@@ -187,7 +180,6 @@ def main() -> None:
         out.append(cells)
     print(f"# encode: ns per event (best of {rounds} interleaved rounds, one core)")
     print(versions("sse-asgi", "orjson", "pydantic", "fastapi", "sse-starlette"))
-    print(f"sse-asgi's C speedups: {'on' if SPEEDUPS else 'OFF (the two columns are the same)'}")
     print()
     print(
         table(

@@ -8,10 +8,6 @@ per event. sse-asgi runs with its defaults: keep-alive and disconnect
 detection on. Rounds are interleaved; the table shows medians, and each
 ratio is the median of the per-round ratios to the floor.
 
-"sse-asgi, no C extensions" is the same app with ``SSE_ASGI_NO_EXTENSIONS=1``
-(what an install without a C compiler runs); under each table, the gain of
-the C extensions in the same rounds.
-
 Run: ``python benchmarks/stream.py`` (``--quick`` for a smoke run; ``--cases
 small model`` for the event-object tables only).
 """
@@ -34,17 +30,14 @@ from _servers import Server, http_get, pin_client, read_all, uvicorn
 # model-plain: plain items yielded as they are (data only) -- bulk streams, and
 # the typed FastAPI style.
 CASES = ("small", "model", "small-plain", "model-plain")
-NO_EXTENSIONS = "sse-asgi, no C extensions"
 TARGETS = {
     "floor (pre-encoded, 1 send/event)": "benchmarks.apps:floor",
     "sse-asgi": "benchmarks.apps:ours",
-    NO_EXTENSIONS: "benchmarks.apps:ours",
     "sse-asgi, coalesce=0.01": "benchmarks.apps:ours_coalesced",
     "sse-starlette": "benchmarks.apps:sse_starlette",
     "fastapi.sse": "benchmarks.apps:fastapi_sse",
 }
 FLOOR = "floor (pre-encoded, 1 send/event)"
-ENV = {NO_EXTENSIONS: {"SSE_ASGI_NO_EXTENSIONS": "1"}}
 
 
 def one_run(server: Server, n: int, case: str) -> tuple[float, float]:
@@ -79,8 +72,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with ExitStack() as stack:
         servers = {
-            name: stack.enter_context(uvicorn(name, target, ENV.get(name)))
-            for name, target in TARGETS.items()
+            name: stack.enter_context(uvicorn(name, target)) for name, target in TARGETS.items()
         }
         for payload in cases:
             for name, server in servers.items():
@@ -124,21 +116,8 @@ def main() -> None:
             )
         print(f"\n## {titles[case]}\n")
         print(table(["server", "events/s", "× floor", "server CPU µs/event", "× floor"], rows))
-        print(_extension_gain(results, case))
     print()
     print(f"command: {command_line()}")
-
-
-def _extension_gain(results: dict[tuple[str, str], list[tuple[float, float]]], case: str) -> str:
-    """What the C extensions buy in one table: medians of per-round ratios."""
-    with_c, without = results[("sse-asgi", case)], results[(NO_EXTENSIONS, case)]
-    pairs = list(zip(with_c, without, strict=True))
-    rate = statistics.median(c[0] / p[0] for c, p in pairs)
-    per_cpu = statistics.median(p[1] / c[1] for c, p in pairs)  # events per CPU-second
-    return (
-        f"\nC extensions: {rate:.2f}x the events/s, {per_cpu:.2f}x the events per server "
-        f"CPU-second of the same app without them"
-    )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,7 @@
 This module owns the frame layout: every frame sse-asgi sends is built here
 (:func:`event_frame`, :func:`data_event`, :func:`text_event`, and
 :func:`frame_with_id` to stamp an id into a frame built earlier), and no
-other Python module writes, searches or splices frame bytes. The one other
-writer is ``sse_asgi/_speedups.c``, the compiled twin of this module's
-:func:`event_frame` together with ``ServerSentEvent``: it writes the same
-layout in one allocation, and the tests compare the two on random input.
+other module writes, searches or splices frame bytes.
 
 Grammar (WHATWG HTML, "Server-sent events", section 9.2.5 "Parsing an event
 stream")::

@@ -19,7 +19,7 @@ orjson does the common cases (dicts, lists, str, numbers, dataclasses,
 datetime, UUID, Enum) in native code; :func:`json_default`, its hook, splices
 nested models in as ``orjson.Fragment`` and converts the types orjson does
 not know. What orjson refuses (non-``str`` keys, ints beyond 64 bits, lone
-surrogates) goes to :func:`json_fallback`, a Python walk with
+surrogates) goes to ``_fallback``, a Python walk with
 ``jsonable_encoder``'s rules.
 
 Two things ``jsonable_encoder`` does are deliberately left out: it drops
@@ -56,14 +56,12 @@ from pydantic import BaseModel, NameEmail, SecretBytes, SecretStr, TypeAdapter
 from ._errors import InvalidEventError, describe_char
 
 __all__ = [
-    "MODEL_OPTIONS",
     "ORJSON_NATIVE",
     "ORJSON_OPTION",
     "dumps",
     "dumps_by_alias",
     "item_serializer",
     "json_default",
-    "json_fallback",
 ]
 
 _Fragment = orjson.Fragment
@@ -83,8 +81,8 @@ def _model_json_options() -> dict[str, Any]:
     return {} if default is None else {"by_alias": default}
 
 
-#: How a model that is the whole of ``ServerSentEvent.data`` is serialized.
-MODEL_OPTIONS = _model_json_options()
+# How a model that is the whole of ``ServerSentEvent.data`` is serialized.
+_MODEL_OPTIONS = _model_json_options()
 # How every other model is: FastAPI's jsonable_encoder dumps by alias.
 _BY_ALIAS: dict[str, Any] = {"by_alias": True}
 # Exact types orjson serializes itself: checked first, as a set lookup, because a
@@ -162,7 +160,7 @@ def json_default(value: Any) -> Any:
     own JSON by alias, spliced in as an ``orjson.Fragment``; ``Decimal``,
     ``timedelta``, sets, ``bytes``, paths, IP addresses and friends become
     what ``jsonable_encoder`` makes of them; anything else raises
-    :class:`TypeError`, which sends :func:`dumps` to :func:`json_fallback`.
+    :class:`TypeError`, which sends :func:`dumps` to its Python walk.
     """
     serializer = getattr(type(value), "__pydantic_serializer__", None)
     if serializer is not None:
@@ -198,7 +196,7 @@ def dumps(value: Any) -> bytes:
     #> b'{"msg":"h\xc3\xa9llo","null":1,"2.5":null}'
     ```
     """
-    return _dumps(value, MODEL_OPTIONS)
+    return _dumps(value, _MODEL_OPTIONS)
 
 
 def dumps_by_alias(value: Any) -> bytes:
@@ -251,16 +249,12 @@ def _dumps(value: Any, model_options: dict[str, Any]) -> bytes:
         return _fallback(value, model_options)
 
 
-def json_fallback(value: Any) -> bytes:
+def _fallback(value: Any, model_options: dict[str, Any]) -> bytes:
     """What :func:`dumps` does when orjson or a model's serializer cannot: a Python walk.
 
     Converts ``value`` with FastAPI's ``jsonable_encoder`` rules (dict keys
     included), then writes the result.
     """
-    return _fallback(value, MODEL_OPTIONS)
-
-
-def _fallback(value: Any, model_options: dict[str, Any]) -> bytes:
     try:
         tree = _jsonable(value, model_options)
     except RecursionError:
@@ -428,7 +422,7 @@ def item_serializer(
         for key, value, default in (
             (
                 "by_alias",
-                by_alias if by_alias is not None else MODEL_OPTIONS.get("by_alias"),
+                by_alias if by_alias is not None else _MODEL_OPTIONS.get("by_alias"),
                 None,
             ),
             ("include", include, None),

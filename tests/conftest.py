@@ -13,7 +13,6 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 settings.load_profile("default")
 
 REQUIRE_ALL = os.environ.get("SSE_ASGI_REQUIRE_ALL") == "1"
-NO_EXTENSIONS = bool(os.environ.get("SSE_ASGI_NO_EXTENSIONS"))
 
 
 @pytest.fixture(
@@ -31,13 +30,10 @@ def require_component(name: str, why: str) -> None:
     """Skip the calling test when a real component is missing -- or fail under SSE_ASGI_REQUIRE_ALL=1.
 
     CI installs every component and sets SSE_ASGI_REQUIRE_ALL=1, so a green
-    run never hides a skipped real-component test. This package's own C
-    extensions are components too, named by their module (``sse_asgi....``):
-    under SSE_ASGI_NO_EXTENSIONS=1 they are off on purpose, and their tests
-    skip even then (CI runs the whole suite once that way, once with them).
+    run never hides a skipped real-component test.
     """
     message = f"{name} is not available: {why}"
-    if REQUIRE_ALL and not (NO_EXTENSIONS and name.startswith("sse_asgi.")):
+    if REQUIRE_ALL:
         pytest.fail(f"{message} (SSE_ASGI_REQUIRE_ALL=1 forbids skipping)")
     pytest.skip(message)
 

@@ -131,8 +131,7 @@ def test_the_frame_patterns(constant: str | bytes, frame: bool) -> None:
 
 
 def test_no_other_module_writes_or_reads_frame_bytes() -> None:
-    """The encoder writes frames and the decoder reads them; no other module holds frame bytes
-    (sse_asgi/_speedups.c, the encoder's compiled twin, aside)."""
+    """The encoder writes frames and the decoder reads them; no other module holds frame bytes."""
     found = []
     for path in PACKAGE.rglob("*.py"):
         if path.name in ("_encoder.py", "_decoder.py"):

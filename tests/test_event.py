@@ -1,11 +1,14 @@
-"""ServerSentEvent: exact bytes, validation at construction, immutability."""
+"""ServerSentEvent: exact bytes, validation at construction, immutability, pickling, subclasses."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import decimal
 import enum
+import importlib
+import pickle
 import uuid
 from typing import Any
 
@@ -13,6 +16,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from sse_asgi import EventDecoder, InvalidEventError, ServerSentEvent, SSEError
+from sse_asgi._event import event_with_id, rebuild
+from sse_asgi._item_encoder import encode_item
 
 
 class Item(BaseModel):
@@ -278,3 +283,100 @@ def test_str_subclasses_are_stored_as_plain_str() -> None:
     assert type(event.event) is str
     assert type(event.raw_data) is str
     assert event.encode() == b": c\nevent: t\ndata: r\nid: i\n\n"
+
+
+def test_the_class_names_its_own_module() -> None:
+    # What a traceback, a repr of the class and pickle's lookup by name see.
+    assert ServerSentEvent.__module__ == "sse_asgi._event"
+    assert ServerSentEvent.__qualname__ == "ServerSentEvent"
+    module = importlib.import_module(ServerSentEvent.__module__)
+    assert getattr(module, ServerSentEvent.__qualname__) is ServerSentEvent
+
+
+class _CountingSerializer:
+    """A hand-made ``__pydantic_serializer__``: counts calls, returns or raises in turn."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def to_json(self, value: Any, **options: Any) -> Any:
+        self.calls += 1
+        outcome = self.outcomes[min(self.calls, len(self.outcomes)) - 1]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+def test_pickle_and_copy_round_trip_without_encoding_again() -> None:
+    event = ServerSentEvent(data={"a": [1, 2]}, event="tick", id="7", retry=10, comment="c")
+    for clone in (pickle.loads(pickle.dumps(event)), copy.copy(event), copy.deepcopy(event)):
+        assert type(clone) is ServerSentEvent
+        assert clone == event
+        assert clone.encode() == event.encode()
+    # A pickle holds the bytes and the fields: loading it calls no serializer.
+    counting = _CountingSerializer(b'"model"')
+    payload = type("Payload", (), {"__pydantic_serializer__": counting})()
+    pickled = pickle.dumps(ServerSentEvent(raw_data="a\nb", id="1", comment="c"))
+    assert pickle.loads(pickled).encode() == b": c\ndata: a\ndata: b\nid: 1\n\n"
+    with_model = ServerSentEvent(data=payload)
+    assert counting.calls == 1
+    assert copy.copy(with_model).encode() == b'data: "model"\n\n'
+    assert counting.calls == 1
+
+
+def test_rebuilt_events_are_events_with_the_bytes_given() -> None:
+    event = ServerSentEvent(data=1, retry=5)
+    stamped = event_with_id(event, "9")
+    assert type(stamped) is ServerSentEvent
+    assert stamped.encode() == b"data: 1\nid: 9\nretry: 5\n\n"
+    assert (stamped.data, stamped.id, stamped.retry) == (1, "9", 5)
+    assert stamped == ServerSentEvent(data=1, id="9", retry=5)
+    rebuilt = rebuild(b"data: 1\n\n", 1, None, None, None, None, None)
+    assert type(rebuilt) is ServerSentEvent
+    assert rebuilt == ServerSentEvent(data=1)
+
+
+def test_subclasses_work() -> None:
+    class Tagged(ServerSentEvent):
+        def tag(self) -> str:
+            return f"<{self.event}>"
+
+    event = Tagged(raw_data="x", event="e")
+    assert isinstance(event, ServerSentEvent)
+    assert event.tag() == "<e>"
+    assert event.encode() == b"event: e\ndata: x\n\n"
+    assert encode_item(event) == event.encode()
+    event.note = "instances of subclasses have a __dict__"  # type: ignore[attr-defined]
+    with pytest.raises(InvalidEventError):
+        Tagged(event="a\nb")
+
+
+def test_subclasses_with_their_own_init() -> None:
+    class Named(ServerSentEvent):
+        def __init__(self, message: str) -> None:
+            super().__init__(data=message, event="named")
+
+    class Defaulted(ServerSentEvent):
+        def __init__(self, **fields: Any) -> None:
+            fields.setdefault("event", "default")
+            super().__init__(**fields)
+
+    assert Named("hi").encode() == b'event: named\ndata: "hi"\n\n'
+    assert Defaulted(data=1).encode() == b"event: default\ndata: 1\n\n"
+    assert Defaulted(data=1, event="x").event == "x"
+    with pytest.raises(InvalidEventError, match="event"):
+        Defaulted(event="a\nb")
+
+
+@pytest.mark.parametrize(
+    "error", [KeyboardInterrupt(), RuntimeError("custom")], ids=["interrupt", "error"]
+)
+def test_a_model_serializer_error_comes_through_as_raised(error: BaseException) -> None:
+    # Called once, and what it raises is not retried, wrapped or swallowed.
+    serializer = _CountingSerializer(error, b'"never"')
+    payload = type("Payload", (), {"__pydantic_serializer__": serializer})()
+    with pytest.raises(type(error)) as info:
+        ServerSentEvent(data=payload, event="e")
+    assert info.value is error
+    assert serializer.calls == 1

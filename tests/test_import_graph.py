@@ -11,7 +11,6 @@ layer here (the test says so), which is where its place is decided.
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"_errors", "types", "_eventloop"}),
     ("wire", {"_encoder", "_decoder"}),
     ("serialization", {"_json"}),
-    ("event", {"_pickling", "_event_py", "_speedups", "_event", "_relay"}),
+    ("event", {"_event", "_relay"}),
     (
         "stream policy",
         {"_item_encoder", "_options", "_headers", "_timing_policy", "_iterate", "_shutdown"},
@@ -51,16 +50,8 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    """Every module's source: Python files, and the C extensions' sources."""
-    sources = sorted([*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.c")])
-    return {module_name(path): path for path in sources}
-
-
-def c_imports_of(path: Path, known: set[str]) -> set[str]:
-    """What a C source imports: each ``"sse_asgi.x"`` module named in a string literal
-    (PyImport_ImportModule and our import_from helper), the type's own name aside."""
-    names = re.findall(r'"sse_asgi\.([\w.]+)"', path.read_text(encoding="utf-8"))
-    return {name for name in names if name in known and name != module_name(path)}
+    """Every module's source (the package is pure Python: tests/test_build_config.py)."""
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
 def layer_of(module: str) -> int:
@@ -75,8 +66,6 @@ def layer_of(module: str) -> int:
 
 def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
     """The modules of this package that ``module`` imports, by their names in :func:`modules`."""
-    if path.suffix == ".c":
-        return c_imports_of(path, known)
     is_package = path.name == "__init__.py"
     here = module.split(".") if is_package else module.split(".")[:-1]
     if module == "__init__":
@@ -92,7 +81,7 @@ def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
                 prefix = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 prefix = node.module or ""
-            # ``from . import _event_py`` names a module; ``from ._event import X`` does not.
+            # ``from . import _event`` names a module; ``from ._event import X`` does not.
             targets = [f"{prefix}.{alias.name}".strip(".") for alias in node.names]
             if node.module:  # ``from . import x`` imports x, not the package's __init__
                 targets.append(prefix)
@@ -124,10 +113,25 @@ def test_the_graph_is_read_from_the_sources() -> None:
     """The reader finds what the modules really import (so the tests below can fail)."""
     graph = import_graph()
     assert "_send_loop" in graph["_response"]
-    assert "_event_py" in graph["_event"]  # from . import _event_py
     assert "_event" in graph["broadcast._front"]  # from .._event import ...
     assert "_event" in graph["_shutdown"]  # under TYPE_CHECKING
-    assert {"_pickling", "_event_py", "_json"} <= graph["_speedups"]  # from the C source
+
+
+def test_every_form_of_import_is_read(tmp_path: Path) -> None:
+    """Each way to name a module of the package, as a module under ``broadcast/`` writes it
+    (no module uses some of them today; the reader must still see them when one does)."""
+    known = {"__init__", "_event", "_json", "_errors", "broadcast", "broadcast._backend"}
+    source = tmp_path / "_new.py"
+    source.write_text(
+        "import sse_asgi._errors\n"
+        "from sse_asgi import _json\n"
+        "from .. import _event\n"
+        "from . import _backend\n",
+        encoding="utf-8",
+    )
+    # ``from sse_asgi import x`` runs the package's __init__ too; ``from . import x`` names x.
+    found = imports_of("broadcast._new", source, known)
+    assert found == {"_errors", "_json", "__init__", "_event", "broadcast._backend"}
 
 
 def test_every_module_has_a_layer() -> None:

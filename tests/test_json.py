@@ -3,8 +3,7 @@
 The property test at the end streams random nested values through a
 fastapi.sse app and through the same app on sse_asgi.fastapi and compares
 the decoded JSON (FastAPI >= 0.135). The unit tests pin the rules on every
-FastAPI and pydantic we support; they run with and without the C speedups
-(``SSE_ASGI_NO_EXTENSIONS=1``).
+FastAPI and pydantic we support.
 """
 
 from __future__ import annotations
@@ -34,9 +33,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from sse_asgi import InvalidEventError, ServerSentEvent
 from sse_asgi import fastapi as ours
-from sse_asgi._event_py import ServerSentEvent as PyServerSentEvent
 from sse_asgi._item_encoder import encode_item
-from sse_asgi._json import dumps, dumps_by_alias, json_fallback
+from sse_asgi._json import dumps, dumps_by_alias
 from sse_asgi.testing import connect
 
 
@@ -96,7 +94,6 @@ def test_dict_keys_are_converted_as_json_dumps_converts_them(key: Any, text: str
     # fastapi.sse: json.dumps(jsonable_encoder(value)).
     assert value(dumps({key: 1})) == {text: 1}
     assert value(ServerSentEvent(data={key: 1}).encode()[6:]) == {text: 1}
-    assert value(PyServerSentEvent(data={key: 1}).encode()[6:]) == {text: 1}
 
 
 def test_no_key_is_lost_to_a_conversion() -> None:
@@ -231,7 +228,7 @@ def test_too_deep_nesting_raises_type_error() -> None:
     for _ in range(5000):
         deep = [deep, {None: 1}]
     with pytest.raises(TypeError, match="nested too deeply"):
-        json_fallback(deep)
+        dumps(deep)
 
 
 def test_invalid_utf8_bytes_raise_type_error() -> None:
@@ -295,10 +292,9 @@ values = st.recursive(
     "encode",
     [
         lambda data: ServerSentEvent(data=data).encode(),
-        lambda data: PyServerSentEvent(data=data).encode(),
         encode_item,  # a plain item of a stream
     ],
-    ids=["event", "pure-Python event", "plain item"],
+    ids=["event", "plain item"],
 )
 def test_orjson_datetimes_in_event_data(encode: Callable[[Any], bytes]) -> None:
     offset = datetime.timezone(datetime.timedelta(minutes=19, seconds=32))
@@ -359,8 +355,6 @@ def test_the_same_json_values_as_fastapi_sse() -> None:
         expected = anyio.run(sent, theirs)
         CURRENT[0] = data
         assert anyio.run(sent, mine) == expected
-        # The event class in C and in Python alike (equal when there is no C).
-        assert ServerSentEvent(data=data).encode() == PyServerSentEvent(data=data).encode()
 
     check()
 

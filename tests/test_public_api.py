@@ -15,8 +15,6 @@ import pytest
 
 import sse_asgi
 
-from .conftest import require_component
-
 PUBLIC_MODULES = [
     "sse_asgi",
     "sse_asgi.broadcast",
@@ -48,26 +46,6 @@ def test_all_matches_the_real_exports(module: str) -> None:
         assert sorted(mod.__all__) == mod.__all__
     missing = [name for name in mod.__all__ if not hasattr(mod, name)]
     assert not missing, f"in __all__ but not defined: {missing}"
-
-
-@pytest.mark.parametrize("twin", ["sse_asgi._speedups", "sse_asgi._event_py"])
-def test_both_event_twins_document_every_field_alike(twin: str) -> None:
-    """The C type's fields carry docstrings (member descriptors, which a check for callables
-    and properties alone never looks at), the same as the pure-Python twin's properties."""
-    if twin == "sse_asgi._speedups":
-        try:
-            importlib.import_module(twin)
-        except ImportError:
-            require_component(twin, "built without a C compiler")
-    event_type = importlib.import_module(twin).ServerSentEvent
-    fields = ["data", "raw_data", "event", "id", "retry", "comment"]
-    python_twin = importlib.import_module("sse_asgi._event_py").ServerSentEvent
-    for field in fields:
-        member = inspect.getattr_static(event_type, field)
-        assert inspect.isdatadescriptor(member), field
-        doc = inspect.getdoc(member)
-        assert doc, f"{twin}.ServerSentEvent.{field} has no docstring"
-        assert doc == inspect.getdoc(inspect.getattr_static(python_twin, field)), field
 
 
 def test_package_is_typed() -> None:
