@@ -25,7 +25,7 @@ from sse_asgi.types import ReceiveMessage, SendMessage
 
 from . import broadcast_support
 from .asgi_fakes import http_scope
-from .broadcast_support import Factory
+from .broadcast_support import Factory, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,7 @@ class Wire:
         if message["type"] == "http.response.start":
             self.started.set()
             return
-        body = bytes(message.get("body", b""))  # type: ignore[arg-type]
+        body = bytes(message.get("body", b""))
         if self.fail_with is not None and body:
             raise self.fail_with
         if self.block(body):
@@ -103,20 +103,13 @@ async def serve(
 
 
 async def _parked(subscription: Subscription) -> None:
-    while subscription._sink is None:
-        await asyncio.sleep(0.001)
+    await eventually(lambda: subscription._sink is not None)
 
 
 async def publish(broadcast: Broadcast, data: str) -> None:
     """Publish as a request of its own would: another task, another context."""
     request_id.set("publisher")
     await broadcast.publish("t", data)
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    with anyio.fail_after(5):
-        while not predicate():
-            await asyncio.sleep(0.001)
 
 
 async def test_a_publish_writes_to_a_parked_stream_from_its_own_task(
@@ -126,7 +119,7 @@ async def test_a_publish_writes_to_a_parked_stream_from_its_own_task(
         wires = [Wire() for _ in range(3)]
         served = [await serve(broadcast, wire) for wire in wires]
         await publish(broadcast, "one")
-        await until(lambda: all(wire.bodies for wire in wires))
+        await eventually(lambda: all(wire.bodies for wire in wires))
         for wire, (task, _) in zip(wires, served, strict=True):
             assert wire.data == ["one"]
             # Written by the publishing task (the Redis reader, or the test's
@@ -162,16 +155,16 @@ async def test_a_write_that_waits_is_finished_by_the_stream_in_order(
             await publish(broadcast, data)
         with anyio.fail_after(5):
             await slow.blocked.wait()
-        await until(lambda: len(fast.data) == 4)
+        await eventually(lambda: len(fast.data) == 4)
         assert slow.data == ["one"]  # the others queue behind the blocked write
         slow.release.set()
-        await until(lambda: len(slow.data) == 4)
+        await eventually(lambda: len(slow.data) == 4)
         assert slow.data == ["one", "two", "three", "four"]  # in order, once each
         assert fast.data == ["one", "two", "three", "four"]
         assert slow.tasks[1] is slow_task  # the stream's task finished the write
         await _parked(slow_sub)  # and parks again once it has caught up
         await publish(broadcast, "five")
-        await until(lambda: len(slow.data) == 5)
+        await eventually(lambda: len(slow.data) == 5)
         assert slow.tasks[-1] is not slow_task
         for wire in (slow, fast):
             wire.gone.set()
@@ -203,7 +196,7 @@ async def test_a_stream_cancelled_with_a_write_handed_over_closes_it(
         wire.block = lambda body: b"stuck" in body
         task, _ = await serve(broadcast, wire)
         await publish(broadcast, "stuck")
-        await until(lambda: wire.blocked.is_set())
+        await eventually(lambda: wire.blocked.is_set())
         task.cancel()  # before the stream's task runs again: the server cancels it
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -222,7 +215,7 @@ async def test_a_client_gone_during_a_write_ends_only_its_stream(make_broadcast:
         with anyio.fail_after(5):
             await gone_task
         assert disconnected == [True]
-        await until(lambda: other.data == ["one"])
+        await eventually(lambda: other.data == ["one"])
         assert broadcast.subscriber_count("t") == 1
         other.gone.set()
         await other_task
@@ -253,7 +246,7 @@ async def test_a_ping_being_sent_makes_the_event_wait_for_it(make_broadcast: Fac
         await anyio.sleep(0.05)
         assert wire.data == []
         wire.release.set()
-        await until(lambda: wire.data == ["one"])
+        await eventually(lambda: wire.data == ["one"])
         assert wire.bodies[0].startswith(b":")
         wire.gone.set()
         await task
@@ -273,12 +266,12 @@ async def test_the_first_event_before_the_headers_goes_through_the_stream(
         await _parked(subscription)
         assert not wire.started.is_set()  # within the first-event grace: no headers yet
         await publish(broadcast, "one")
-        await until(lambda: wire.data == ["one"])
+        await eventually(lambda: wire.data == ["one"])
         assert wire.started.is_set()
         assert wire.tasks == [task]  # the stream sent its headers and the event
         await _parked(subscription)
         await publish(broadcast, "two")
-        await until(lambda: wire.data == ["one", "two"])
+        await eventually(lambda: wire.data == ["one", "two"])
         assert wire.tasks[1] is not task
         wire.gone.set()
         await task
@@ -300,10 +293,10 @@ async def test_a_parked_stream_that_falls_behind_catches_up(make_broadcast: Fact
         wire = Wire()
         task, subscription = await serve(broadcast, wire)
         await publish(broadcast, "one")
-        await until(lambda: wire.data == ["one"])
+        await eventually(lambda: wire.data == ["one"])
         subscription.fall_behind()  # as after a backend's gap: wakes the stream to read
         await publish(broadcast, "two")
-        await until(lambda: wire.data == ["one", "two"])
+        await eventually(lambda: wire.data == ["one", "two"])
         wire.gone.set()
         await task
 
@@ -320,7 +313,7 @@ async def test_coalescing_and_filtered_streams_get_every_event_from_their_own_ta
         )
         for data in ("one", "two"):
             await publish(broadcast, data)
-        await until(lambda: len(wire.data) == 2 and len(filtered.data) == 2)
+        await eventually(lambda: len(wire.data) == 2 and len(filtered.data) == 2)
         # The stream's task (or its timer's, which flushes a batch): never the publisher's.
         assert asyncio.current_task() not in wire.tasks
         assert set(filtered.tasks) == {filtered_task}
@@ -338,7 +331,7 @@ async def _serve_unparked(
         await response(http_scope(), wire.receive, wire.send)
 
     task = asyncio.get_running_loop().create_task(stream())
-    await until(lambda: wire.started.is_set() and subscription.counts())
+    await eventually(lambda: wire.started.is_set() and subscription.counts())
     await anyio.sleep(0.01)
     return task, subscription
 
@@ -355,21 +348,17 @@ async def test_on_trio_every_event_comes_through_the_stream(anyio_backend: str) 
 
         async def send(message: SendMessage) -> None:
             if message["type"] == "http.response.body":
-                sent.append(bytes(message["body"]))  # type: ignore[typeddict-item]
+                sent.append(bytes(message["body"]))
 
         subscription = broadcast.subscribe("t")
         async with anyio.create_task_group() as tg:
             tg.start_soon(
                 EventSourceResponse(subscription, first_event_grace=0), http_scope(), receive, send
             )
-            with anyio.fail_after(5):
-                while not subscription.counts():
-                    await anyio.sleep(0.001)
+            await eventually(subscription.counts)
             await broadcast.publish("t", "one")
             assert subscription._sink is None  # trio: no parking
-            with anyio.fail_after(5):
-                while not sent:
-                    await anyio.sleep(0.001)
+            await eventually(lambda: bool(sent))
             gone.set()
         assert [e.data for e in EventDecoder().feed(b"".join(sent))] == ['"one"']
 
