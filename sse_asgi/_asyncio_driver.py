@@ -201,4 +201,7 @@ class AsyncioDriver:
             self._error = error
             self.cancel()
         finally:
+            # Done: not kept (a finished task is ~0.7 KiB a connection, with its
+            # place in asyncio's set of tasks).
+            self._timer_task = None
             self.reschedule()

@@ -14,6 +14,13 @@ and the timer are a driver's to run -- ``_asyncio_driver`` on asyncio,
 ``_anyio_driver`` on trio, behind the interface in ``_driver`` -- so that an
 idle connection costs two sleeping tasks and one timer.
 
+A pump whose iterator can hand events over (a broadcast subscription) parks
+instead of awaiting it when nothing is queued: publishers then write each
+event to the connection themselves, from their own task, and the pump sleeps
+through a fan-out (``_direct_writes``; :meth:`SendLoop.deliver`). A write
+that would wait is handed back to the pump, which finishes it as it would
+its own send.
+
 Both the pump and the timer may call ``send``, never at the same time: the
 pump marks a send in flight in the timing policy (``send_started``); a timer
 send only starts when no send is in flight and publishes
@@ -36,9 +43,12 @@ anyway. Shutdown (:meth:`SendLoop.close`) cuts that wait short.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import enum
 import logging
 import time
+import types
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -46,13 +56,14 @@ import anyio
 
 from ._anyio_driver import AnyioDriver
 from ._asyncio_driver import AsyncioDriver
+from ._direct_writes import DirectSource, direct_source
 from ._driver import Driver
 from ._event import ServerSentEvent
 from ._eventloop import running_asyncio_loop
 from ._iterate import aclose_iterator
 from ._options import StreamSettings
 from ._shutdown import shutdown
-from ._suspension import counts_suspensions, first_step, resume
+from ._suspension import Step, counts_suspensions, first_step, resume
 from ._timing_policy import (
     FINAL_SEND_TIMEOUT,
     Due,
@@ -86,17 +97,20 @@ class SendLoop:
         "_batch_size",
         "_client",
         "_closing",
+        "_context",
         "_driver",
         "_end",
         "_end_of_body",
         "_error",
         "_final_event",
+        "_handoff",
         "_headers",
         "_iterator",
         "_send",
         "_settings",
         "_status",
         "_timer_send_done",
+        "_waiter",
         "timing",
     )
 
@@ -129,6 +143,12 @@ class SendLoop:
         self._batch: list[bytes] | tuple[()] = [] if settings.coalesce is not None else ()
         self._batch_size = 0
         self._driver: Driver | None = _driver_for(self, receive)
+        # Parked (``_direct_writes``): the future the pump sleeps on, the
+        # context a publisher's write runs in, and a write it handed over (or
+        # the error it raised) for the pump to finish.
+        self._waiter: asyncio.Future[None] | None = None
+        self._context: contextvars.Context | None = None
+        self._handoff: tuple[Step, Any] | BaseException | None = None
 
     # -- control, from the watcher or from outside (shutdown) ------------------------------
 
@@ -212,13 +232,25 @@ class SendLoop:
         """
         next_item = self._iterator.__anext__
         counted = counts_suspensions(self._iterator)
+        source = self._direct_source()
         encode = self._settings.encode_item
         send = self._send
         timing = self.timing
         batch = self._batch if self._settings.coalesce is not None else None
         monotonic = _monotonic
         watch = False
+        if source is not None:
+            try:
+                await source.start()  # subscribed: it may park before its first event
+            except Exception as exc:  # as __anext__ would have raised it
+                self._error, self._end = exc, End.ERROR
+                return
         while True:
+            if source is not None and source.park(self):
+                if not await self._parked(source):
+                    return
+                watch = False  # it slept: it owes other tasks nothing
+                continue
             try:
                 if not watch:
                     item = await next_item()
@@ -256,6 +288,101 @@ class SendLoop:
             timing.send_started = None
             timing.last_send = now
             watch = now >= timing.fair_until
+
+    # -- parked: direct writes (``_direct_writes``) -------------------------------------------
+
+    def _direct_source(self) -> DirectSource | None:
+        """The iterator, if the pump may park on it: asyncio, no coalescing, a direct source."""
+        if self._settings.coalesce is not None or not isinstance(self._driver, AsyncioDriver):
+            return None
+        source = direct_source(self._iterator)
+        if source is not None:
+            # What the stream's task sees: a publisher's write runs its first step in it.
+            self._context = contextvars.copy_context()
+        return source
+
+    async def _parked(self, source: DirectSource) -> bool:
+        """Sleep while publishers write to the stream; then finish a write they handed
+        over. False if the stream must end."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        except BaseException:
+            self._drop_handoff()
+            raise
+        finally:
+            self._waiter = None
+            source.unpark(self)
+        handoff, self._handoff = self._handoff, None
+        if isinstance(handoff, BaseException):
+            raise handoff  # what the write raised, as if the pump's own send had
+        if handoff is not None:
+            timing = self.timing
+            try:
+                await resume(*handoff)
+            except OSError:  # ASGI 2.4: the client is gone
+                self._stop(End.DISCONNECT)
+                return False
+            assert timing.send_started is not None
+            timing.last_send, timing.send_started = timing.send_started, None
+        return self._end is None
+
+    def deliver(self, event: ServerSentEvent) -> bool:
+        """Write ``event`` from the publisher's task (:class:`~sse_asgi._direct_writes.Sink`).
+
+        Only while parked, with nothing else being sent and the headers out;
+        else False. A write that would wait is handed to the pump.
+        """
+        waiter = self._waiter  # None once woken
+        timing = self.timing
+        if (
+            waiter is None
+            or self._end is not None
+            or timing.send_started is not None
+            or not timing.headers_sent
+        ):
+            return False
+        try:
+            body = self._settings.encode_item(event)
+        except Exception:
+            return False  # the pump meets the error again, on its own path
+        context = self._context
+        assert context is not None
+        timing.send_started = now = _monotonic()
+        try:
+            handoff = context.run(_first_write, self._send, body)
+        except OSError:  # ASGI 2.4: the client is gone
+            timing.send_started = None
+            self._stop(End.DISCONNECT)
+            return True
+        except (Exception, asyncio.CancelledError) as error:
+            self._handoff = error  # raised by the pump, as its own send's would be
+            self.wake()
+            return True
+        if handoff is None:  # written
+            timing.send_started = None
+            timing.last_send = now
+            return True
+        self._handoff = handoff
+        self.wake()
+        return True
+
+    def wake(self) -> None:
+        """Unpark the pump (:class:`~sse_asgi._direct_writes.Sink`)."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None  # a woken pump takes no more writes
+            if not waiter.done():  # a cancelled pump needs no waking
+                waiter.set_result(None)
+
+    def _drop_handoff(self) -> None:
+        """The pump was cancelled with a write still handed to it: close that write."""
+        handoff, self._handoff = self._handoff, None
+        if isinstance(handoff, tuple):
+            try:
+                handoff[0].close()
+            except Exception:
+                logger.exception("Closing an interrupted send raised")
 
     async def _watched(self, next_item: Awaitable[Any]) -> Any:
         """Await the iterator's next item, then yield if that did not suspend the pump."""
@@ -461,6 +588,31 @@ class SendLoop:
             logger.error("on_error must return a ServerSentEvent or None, not %r", final)
             return None
         return final
+
+
+_WRITTEN: Any = object()
+
+
+def _first_write(send: Send, body: bytes) -> tuple[Step, Any] | None:
+    """Start sending ``body`` (in the stream's context): None if that wrote it, else the
+    write's step and what it yielded, for ``resume``.
+
+    ``_suspension.first_step`` for the one awaitable a publisher drives per
+    delivery, at half its cost: ``next()`` on a coroutine's ``__await__()``
+    iterator reports a return of None (every ``send``'s) without raising
+    ``StopIteration`` -- no exception made and caught per delivery.
+    """
+    awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
+    if type(awaitable) is not types.CoroutineType:
+        return _first_step(awaitable)  # a future, a custom awaitable: the general way
+    step = awaitable.__await__()
+    signal = next(step, _WRITTEN)
+    return None if signal is _WRITTEN else (step, signal)
+
+
+def _first_step(awaitable: Awaitable[Any]) -> tuple[Step, Any] | None:
+    step, signal = first_step(awaitable)
+    return None if step is None else (step, signal)
 
 
 def _driver_for(stream: SendLoop, receive: Receive) -> Driver:

@@ -38,11 +38,12 @@ import types
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["CountsSuspensions", "counts_suspensions", "first_step", "resume"]
+__all__ = ["CountsSuspensions", "Step", "counts_suspensions", "first_step", "resume"]
 
 T = TypeVar("T")
 
-Step = Coroutine[Any, Any, Any]
+# What an await is driven by: a coroutine, or its (or any awaitable's) iterator.
+Step = Coroutine[Any, Any, Any] | Generator[Any, Any, Any]
 
 
 @runtime_checkable
@@ -78,7 +79,8 @@ def first_step(awaitable: Awaitable[T]) -> tuple[Step | None, Any]:
     # a generator-based coroutine (``@types.coroutine``: no ``__await__``) is
     # used directly, an iterator without send() (C, Rust) is driven by next(),
     # and anything else raises await's own TypeError.
-    step = _awaiting(awaitable)
+    # A coroutine is driven as it is (what ``await`` does with it too); no wrapper.
+    step = awaitable if type(awaitable) is types.CoroutineType else _awaiting(awaitable)
     try:
         signal = step.send(None)
     except StopIteration as done:

@@ -27,7 +27,17 @@ LAYERS: list[tuple[str, set[str]]] = [
         "stream policy",
         {"_item_encoder", "_options", "_headers", "_timing_policy", "_iterate", "_shutdown"},
     ),
-    ("send loop", {"_suspension", "_driver", "_asyncio_driver", "_anyio_driver", "_send_loop"}),
+    (
+        "send loop",
+        {
+            "_suspension",
+            "_direct_writes",
+            "_driver",
+            "_asyncio_driver",
+            "_anyio_driver",
+            "_send_loop",
+        },
+    ),
     ("response", {"_response", "_event_stream"}),
     # Built on the response, for any framework: the test client, fan-out, consuming.
     ("toolkit", {"testing", "broadcast.", "client."}),

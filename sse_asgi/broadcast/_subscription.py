@@ -13,7 +13,9 @@ A subscription is in one of four states:
   the subscription may hand over to them.
 - ``live``: every event arrives through :meth:`Subscription.offer` (and its
   inlined twin :func:`offer_all`, the fan-out's hot path) into a queue of at
-  most ``buffer`` events, where the overflow policy applies.
+  most ``buffer`` events, where the overflow policy applies -- or, while a
+  stream is parked on the subscription and nothing is queued, straight to
+  that stream's connection.
 - ``ended``: closed, overflowed, or failed; what is queued is still yielded.
 
 Registration happens once, in one synchronous step after every await of
@@ -31,6 +33,7 @@ from typing import Any, NoReturn, Protocol
 
 import anyio
 
+from .._direct_writes import Sink
 from .._event import ServerSentEvent
 from .._eventloop import running_asyncio_loop
 from ._backend import BroadcastBackend, Entry, Lost, Position
@@ -94,6 +97,11 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     yield (``sse_asgi._suspension.CountsSuspensions``). It assumes one task
     iterates the subscription, as a stream does.
 
+    ``start``, ``park`` and ``unpark`` let an ``EventSourceResponse`` over a
+    subscription sleep while publishers write each event to its connection
+    themselves (``sse_asgi._direct_writes.DirectSource``): at fan-out, no
+    task is woken per delivery.
+
     ```py
     import anyio
 
@@ -134,6 +142,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         "_queue",
         "_reading",
         "_serial",
+        "_sink",
         "_state",
         "_valid_from",
         "suspensions",
@@ -178,11 +187,13 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._loop = running_asyncio_loop()
         self._awaitable: Awaitable[ServerSentEvent] | None = None  # once started, on asyncio
         self._reading: asyncio.Task[None] | None = None
+        # A stream parked on us (``sse_asgi._direct_writes``): live events go
+        # straight to its connection from the publisher's task.
+        self._sink: Sink | None = None
 
     async def __aenter__(self) -> Subscription:
         # Entering subscribes: events published after this line are not missed.
-        if self._state is _NEW:
-            await self._start()
+        await self.start()
         return self
 
     async def __aexit__(
@@ -226,6 +237,36 @@ class Subscription(AsyncIterator[ServerSentEvent]):
                 self._invalidate_pending()  # the history has them
             else:
                 pending.append(entry)
+
+    async def start(self) -> None:
+        """Subscribe now, without waiting for an event (as entering ``async with`` does).
+
+        Raises :class:`~sse_asgi.BroadcastClosedError` or
+        :class:`~sse_asgi.BroadcastUnavailableError` as the first
+        ``__anext__()`` would.
+        """
+        if self._state is _NEW:
+            await self._start()
+
+    def park(self, sink: Sink) -> bool:
+        """Hand live events straight to ``sink`` until it wakes; False if an event is
+        waiting (or this subscription is not live, filters, or is not on asyncio).
+
+        A stream's send loop parks here when it would wait for the next event
+        (``sse_asgi._direct_writes.DirectSource``), so a publish writes to it
+        without waking its task.
+        """
+        if self._state is not _LIVE or self._queue or self._filter is not None:
+            return False
+        if self._awaitable is None:
+            return False  # not on asyncio
+        self._sink = sink
+        return True
+
+    def unpark(self, sink: Sink) -> None:
+        """Stop handing events to ``sink``."""
+        if self._sink is sink:
+            self._sink = None
 
     def end(self) -> None:
         """Stop taking events: iteration ends once what is queued has been yielded."""
@@ -442,6 +483,10 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         return False
 
     def _wake(self) -> None:
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            sink.wake()
         future, event = self._future, self._event
         if future is not None:
             self._future = None
@@ -460,14 +505,24 @@ def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) 
     keep, and no Python call per subscriber but for a full queue or one that
     is not live (one per subscriber would double the cost of a fan-out).
 
-    The event is queued at every subscriber before this returns; the waiting
-    ones are woken :data:`WAKE_BATCH` at a time (see :func:`_wake_batch`).
+    A subscriber whose stream is parked on it (``sse_asgi._direct_writes``)
+    gets the event written to its connection here, from the publisher's task,
+    without waking its own. For the others, the event is queued before this
+    returns, and the waiting ones are woken :data:`WAKE_BATCH` at a time (see
+    :func:`_wake_batch`).
     """
     waiting: list[asyncio.Future[None]] | None = None
     for subscription in subscriptions:
         if subscription._state is not _LIVE:
             subscription.offer(entry)  # behind (it keeps it for later) or ended
             continue
+        sink = subscription._sink
+        if sink is not None:  # parked (nothing queued): written from here, or queued
+            if sink.deliver(entry.event):
+                subscription._last = entry
+                continue
+            subscription._sink = None
+            sink.wake()
         queue = subscription._queue
         if len(queue) >= buffer and not subscription._overflow():
             continue

@@ -1,0 +1,80 @@
+"""Direct writes: a publisher writes an event to an idle stream itself, without waking it.
+
+At fan-out, one event goes to thousands of streams that all wait for it.
+Waking each stream's task to send it costs a task step, a future and a
+loop handle per delivery -- about as much again as the write itself. So a
+stream whose iterator can hand events straight over (a broadcast
+:class:`~sse_asgi.Subscription`, which implements :class:`DirectSource`)
+*parks* instead of awaiting it when nothing is queued: it registers itself
+as the iterator's :class:`Sink` and sleeps on a future of its own. The
+publisher then calls :meth:`Sink.deliver` per event, which writes it to the
+connection from the publisher's task, exactly as a hand-written fan-out
+over a list of ``send`` callables would.
+
+A delivery the stream cannot take at once is never lost:
+
+- the stream is not idle (a keep-alive ping is being sent, its headers are
+  not out yet, it is ending): ``deliver`` returns False, the source queues
+  the event as usual and calls :meth:`Sink.wake`; the stream takes it with
+  its next ``__anext__``.
+- the write would wait (the client reads slowly and the server applies
+  back-pressure, or a middleware's ``send`` awaits something): the write
+  is already started, so it is handed over -- the stream's own task
+  finishes it, under the stream's send timeout, before anything else.
+
+The first step of the write runs in the stream's context (``contextvars``),
+not the publisher's, so a middleware wrapping ``send`` sees what it would
+see in the stream's task. Parking happens only on asyncio, where a bare
+future is the cheapest wait.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ._event import ServerSentEvent
+
+__all__ = ["DirectSource", "Sink", "direct_source"]
+
+
+class Sink(Protocol):
+    """A parked stream, as its iterator sees it (implemented by the send loop)."""
+
+    def deliver(self, event: ServerSentEvent) -> bool:
+        """Write ``event`` to the connection now, or take charge of writing it.
+
+        True: the event is the stream's (written, or handed to its task, or
+        the client is gone); the source must not yield it. False: the stream
+        cannot take it now; the source keeps it and calls :meth:`wake`.
+        Never raises.
+        """
+
+    def wake(self) -> None:
+        """Unpark the stream: it calls ``__anext__`` again (something is queued, or the end)."""
+
+
+@runtime_checkable
+class DirectSource(Protocol):
+    """An async iterator that can deliver its events to a parked :class:`Sink`.
+
+    The stream awaits ``start()`` once, before anything else. Then
+    ``park(sink)`` returns True only when ``__anext__`` would have to wait
+    for the next event: from then on, until it calls ``sink.wake()`` or the
+    stream calls ``unpark(sink)``, the source offers each event to
+    ``sink.deliver`` before queueing it, in order, and wakes the sink for
+    anything else that would end its wait (the end, falling behind).
+    """
+
+    async def start(self) -> None:
+        """Get ready to deliver (what the first ``__anext__`` does first); raises what it would."""
+
+    def park(self, sink: Sink) -> bool:
+        """Register ``sink`` for the next events if none is waiting; False if one is."""
+
+    def unpark(self, sink: Sink) -> None:
+        """Stop offering events to ``sink`` (it is awake again)."""
+
+
+def direct_source(iterator: object) -> DirectSource | None:
+    """``iterator``, if it can deliver events to a parked stream; else None."""
+    return iterator if isinstance(iterator, DirectSource) else None
