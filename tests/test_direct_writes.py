@@ -406,3 +406,45 @@ async def test_a_finished_timer_action_is_not_kept() -> None:
         assert all(not task.done() for task in alive if task is not None)
         wire.gone.set()
         await task
+
+
+async def test_a_fastapi_route_returning_the_subscription_parks() -> None:
+    """The README's advice: the response over the subscription itself, from FastAPI too."""
+    from fastapi import FastAPI
+
+    from sse_asgi.fastapi import EventSourceResponse as FastAPIEventSourceResponse
+    from sse_asgi.testing import connect
+    from sse_asgi.types import ASGIApp, Receive, Scope, Send
+
+    subscriptions: list[Subscription] = []
+    app = FastAPI()
+
+    @app.get("/notifications")
+    async def notifications() -> FastAPIEventSourceResponse:
+        subscription = broadcast.subscribe("t")
+        subscriptions.append(subscription)
+        return FastAPIEventSourceResponse(subscription)
+
+    body_senders: list[bool] = []  # per body sent: from the request's own task?
+
+    def recording(app: Any) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            request_task = asyncio.current_task()
+
+            async def recorded(message: SendMessage) -> None:
+                if message["type"] == "http.response.body" and message.get("body"):
+                    body_senders.append(asyncio.current_task() is request_task)
+                await send(message)
+
+            await app(scope, receive, recorded)
+
+        return middleware
+
+    async with Broadcast() as broadcast, connect(recording(app), "/notifications") as stream:
+        await eventually(lambda: bool(subscriptions) and subscriptions[0]._sink is not None)
+        await broadcast.publish("t", "one")
+        await broadcast.publish("t", "two")
+        assert [(await anext(stream)).data for _ in range(2)] == ['"one"', '"two"']
+    # The first event also sends the headers (the stream's task); the second
+    # is written by the publish.
+    assert body_senders[-1] is False
