@@ -1,10 +1,11 @@
 """The send loop's driver on asyncio (uvicorn, hypercorn, granian): a plain task and a loop timer.
 
 Built for the idle connection, which is most of them: the watcher is a bare
-loop task waiting on ``receive()``, and the timer a loop ``call_later``
-armed for what the timing policy says is due next, which spawns a short task
-only when something must be sent. An anyio task group and cancel scopes
-would cost more per connection (~3.5 KB) than the server itself spends.
+loop task waiting on ``receive()``, and the timer an entry in the loop's one
+heap of timers (``_loop_timers``) for what the timing policy says is due
+next, which spawns a short task only when something must be sent. An anyio
+task group and cancel scopes would cost more per connection (~3.5 KB) than
+the server itself spends.
 
 The pump's cancellation is the stdlib's own cancel scope, ``asyncio.timeout``
 (Python >= 3.11): ~130 B where an anyio ``CancelScope`` costs ~900 B, and it
@@ -24,6 +25,7 @@ from typing import Protocol
 import anyio
 
 from ._driver import Driven
+from ._loop_timers import Entry, loop_timers
 from .types import Receive
 
 __all__ = ["AsyncioDriver"]
@@ -67,6 +69,7 @@ class AsyncioDriver:
         "_stream",
         "_timer",
         "_timer_task",
+        "_timers",
         "_watcher",
     )
 
@@ -76,7 +79,8 @@ class AsyncioDriver:
         self._loop = loop
         self._scope: _Timeout | anyio.CancelScope | None = None  # around the pump
         self._watcher: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timers = loop_timers(loop)  # one heap and one loop timer for every stream
+        self._timer: Entry | None = None
         self._timer_task: asyncio.Task[None] | None = None  # what the timer does, while it runs
         self._exited = False
         self._error: Exception | None = None  # what the timer's action raised
@@ -151,7 +155,7 @@ class AsyncioDriver:
         """Stop the timer, the watcher and any timer action, and wait for them."""
         self._exited = True
         if self._timer is not None:
-            self._timer.cancel()
+            self._timers.cancel(self._timer)
             self._timer = None
         tasks = {task for task in (self._watcher, self._timer_task) if task is not None}
         for task in tasks:
@@ -174,16 +178,16 @@ class AsyncioDriver:
 
     def reschedule(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._timers.cancel(self._timer)
             self._timer = None
         if self._exited or self._stream.ending:
             return
-        now = _monotonic()
-        due = self._stream.timing.next_due(now)
+        due = self._stream.timing.next_due(_monotonic())
         if due != _NEVER:
-            self._timer = self._loop.call_later(max(due - now, 0.0), self._fire)
+            self._timer = self._timers.call_at(due, self)
 
-    def _fire(self) -> None:
+    def on_due(self) -> None:
+        """The timer's time has come (``_loop_timers``): act, if something is due."""
         self._timer = None
         if self._exited or self._stream.ending:
             return

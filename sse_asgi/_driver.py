@@ -8,9 +8,9 @@ and the timer run while the body does, and ``cancel()`` ends the body.
 
 Two implementations, as anyio has one backend class per event loop:
 :class:`~sse_asgi._asyncio_driver.AsyncioDriver` (uvicorn, hypercorn,
-granian: plain loop tasks and a ``call_later`` timer, because anyio's task
-group and cancel scopes cost more per idle connection than the server
-itself) and :class:`~sse_asgi._anyio_driver.AnyioDriver` (any other anyio
+granian: plain loop tasks and a timer on the loop's shared heap, because
+anyio's task group and cancel scopes cost more per idle connection than
+the server itself) and :class:`~sse_asgi._anyio_driver.AnyioDriver` (any other anyio
 backend, i.e. trio: a task group, and the timer as the deadline of the
 ``receive()`` wait). :func:`~sse_asgi._send_loop._driver_for` picks one.
 """

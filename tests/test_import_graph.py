@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "_suspension",
             "_direct_writes",
+            "_loop_timers",
             "_driver",
             "_asyncio_driver",
             "_anyio_driver",
