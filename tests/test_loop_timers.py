@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import pytest
@@ -182,3 +182,46 @@ def test_one_heap_per_loop_and_the_registry_keeps_no_loop_alive() -> None:
     del loop, other
     gc.collect()
     assert collected() is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_idle_stream_is_two_tasks_and_one_timer_entry(anyio_backend: str) -> None:
+    """What the README says an idle connection costs: two sleeping tasks, one timer entry,
+    and the loop itself one timer for all of them."""
+    import anyio
+
+    from sse_asgi import EventSourceResponse
+
+    from .asgi_fakes import FakeClient, http_scope
+
+    async def idle() -> AsyncIterator[str]:
+        yield "hello"
+        await asyncio.Event().wait()  # not anyio.sleep_forever(): that is a loop timer each
+
+    loop = asyncio.get_running_loop()
+    streams = 50
+    before_tasks = len(asyncio.all_tasks())
+    before_handles = _armed(loop)
+    clients = [FakeClient() for _ in range(streams)]
+    async with anyio.create_task_group() as tg:
+        for client in clients:
+            response = EventSourceResponse(idle())
+            tg.start_soon(response, http_scope(), client.receive, client.send)
+        with anyio.fail_after(5):
+            for client in clients:
+                await client.wait_for(lambda client=client: len(client.events) == 1)  # type: ignore[misc]
+        await anyio.sleep(0.05)
+        assert len(asyncio.all_tasks()) - before_tasks == 2 * streams
+        timers = loop_timers(loop)
+        assert len(timers) == streams  # one live entry each (their keep-alive)
+        # The loop's own timers: one for the heap, not one per stream.
+        assert _armed(loop) - before_handles <= 1
+        for client in clients:
+            client.disconnected.set()
+    assert len(loop_timers(loop)) == 0  # each stream took its entry back
+
+
+def _armed(loop: asyncio.AbstractEventLoop) -> int:
+    """Timers armed on an asyncio loop (its private heap: the cancelled ones linger there)."""
+    return sum(not handle.cancelled() for handle in getattr(loop, "_scheduled", []))
