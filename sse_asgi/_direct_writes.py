@@ -46,7 +46,9 @@ class Sink(Protocol):
         True: the event is the stream's (written, or handed to its task, or
         the client is gone); the source must not yield it. False: the stream
         cannot take it now; the source keeps it and calls :meth:`wake`.
-        Never raises.
+        Never raises, but ``KeyboardInterrupt`` and ``SystemExit`` (which
+        asyncio lets through any task): whatever the write raises is the
+        stream's.
         """
 
     def wake(self) -> None:

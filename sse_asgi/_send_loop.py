@@ -355,7 +355,10 @@ class SendLoop:
             timing.send_started = None
             self._stop(End.DISCONNECT)
             return True
-        except (Exception, asyncio.CancelledError) as error:
+        except (KeyboardInterrupt, SystemExit):
+            timing.send_started = None
+            raise  # the process is stopping: the publisher's to raise, as asyncio would
+        except BaseException as error:  # whatever it is, one stream's: never the publisher's
             self._handoff = error  # raised by the pump, as its own send's would be
             self.wake()
             return True
