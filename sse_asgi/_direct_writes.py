@@ -24,8 +24,10 @@ A delivery the stream cannot take at once is never lost:
 
 The first step of the write runs in the stream's context (``contextvars``),
 not the publisher's, so a middleware wrapping ``send`` sees what it would
-see in the stream's task. Parking happens only on asyncio, where a bare
-future is the cheapest wait.
+see in the stream's task; a write handed over is finished (or closed) in
+that same context, so what the middleware set there -- a tracing span's
+context variable, reset with its token -- is reset there. Parking happens
+only on asyncio, where a bare future is the cheapest wait.
 """
 
 from __future__ import annotations

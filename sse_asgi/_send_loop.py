@@ -319,7 +319,7 @@ class SendLoop:
         if handoff is not None:
             timing = self.timing
             try:
-                await resume(*handoff)
+                await resume(*handoff, self._context)  # in the context its first step ran in
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
                 return False
@@ -382,8 +382,10 @@ class SendLoop:
         """The pump was cancelled with a write still handed to it: close that write."""
         handoff, self._handoff = self._handoff, None
         if isinstance(handoff, tuple):
+            context = self._context
+            assert context is not None
             try:
-                handoff[0].close()
+                context.run(handoff[0].close)  # its finally blocks, in the context they began in
             except Exception:
                 logger.exception("Closing an interrupted send raised")
 

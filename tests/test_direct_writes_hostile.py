@@ -183,6 +183,26 @@ async def test_a_middleware_wrapping_send_survives_a_handed_over_write(
             await task
 
 
+async def test_a_handed_over_write_dropped_by_a_cancel_closes_in_its_own_context(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server cancels the stream before its task has taken the write it was handed:
+    the write is closed, and its middleware's finally (a token reset) runs in the
+    context the write began in."""
+    async with Broadcast() as broadcast:
+        wire = Wire()
+        wire.block = lambda body: b"stuck" in body
+        subscription = broadcast.subscribe("t")
+        task = await serve_through(span_around_send, subscription, wire)
+        await publish(broadcast, "stuck")  # handed over; the stream's task has not run since
+        assert wire.blocked.is_set()
+        task.cancel()
+        with anyio.fail_after(5), pytest.raises(asyncio.CancelledError):
+            await task
+        assert wire.send_closed
+        assert "interrupted send" not in caplog.text
+
+
 async def test_a_middleware_cancel_scope_does_not_leak_into_the_publisher() -> None:
     """The publisher's own cancel scopes still nest after it wrote to a stream whose
     middleware opened a cancel scope around a send that then waited."""
