@@ -22,12 +22,15 @@ A delivery the stream cannot take at once is never lost:
   is already started, so it is handed over -- the stream's own task
   finishes it, under the stream's send timeout, before anything else.
 
-The first step of the write runs in the stream's context (``contextvars``),
-not the publisher's, so a middleware wrapping ``send`` sees what it would
-see in the stream's task; a write handed over is finished (or closed) in
-that same context, so what the middleware set there -- a tracing span's
-context variable, reset with its token -- is reset there. Parking happens
-only on asyncio, where a bare future is the cheapest wait.
+The first step of the write runs in the stream's context (``contextvars``)
+and as the stream's task (what ``asyncio.current_task()`` returns), not the
+publisher's, so a middleware wrapping ``send`` sees what it would see in
+the stream's task; and what it binds to that task or context belongs to the
+stream: an ``anyio.Lock``'s owner, a cancel scope's or an
+``asyncio.timeout``'s task (the one they cancel), a context variable's
+reset token. A write handed over is finished (or closed) by the stream's
+task, in that same context. Parking happens only on asyncio, where a bare
+future is the cheapest wait.
 """
 
 from __future__ import annotations

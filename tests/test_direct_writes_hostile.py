@@ -329,8 +329,10 @@ async def test_keyboard_interrupt_in_a_send_still_reaches_the_publisher() -> Non
         wire = Wire()
         task, _ = await serve(broadcast, wire)
         wire.fail_with = KeyboardInterrupt()
+        me = asyncio.current_task()
         with pytest.raises(KeyboardInterrupt):
             await publish(broadcast, "one")
+        assert asyncio.current_task() is me  # the write ran as the stream's task, and is over
         wire.fail_with = None
         await publish(broadcast, "two")  # the stream goes on
         await eventually(lambda: wire.data == ["two"])
