@@ -5,7 +5,8 @@ publish writes to each connection through the server's own ``send``.
 
 - ``GET /events?timeout=S``: topic "feed", with a send timeout of S seconds (30
   by default); its ``send`` leaves a "stalled" marker in ``$SSE_ASGI_MARKERS``
-  once a write has waited 0.3 s (``tests.e2e_app.StallWatch``).
+  once a write has waited 0.3 s (``tests.e2e_app.StallWatch``). With
+  ``&lock=1``, each send also holds an ``anyio.Lock`` (a middleware's).
 - ``POST /publish?seq=N&size=B``: publishes ``{"seq": N, "pad": "x" * B}``.
 - ``GET /stats``: JSON: ``subscribers`` (registered), ``parked`` (streams parked
   on their subscription now).
@@ -16,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
 import orjson
 
 from sse_asgi import Broadcast, EventSourceResponse
-from sse_asgi.types import Receive, Scope, Send
+from sse_asgi.types import Receive, Scope, Send, SendMessage
 
 from .e2e_app import StallWatch, lifespan
 
@@ -38,7 +40,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         response = EventSourceResponse(
             broadcast.subscribe("feed"), send_timeout=timeout, first_event_grace=0
         )
-        await response(scope, receive, StallWatch(send))
+        watched: Send = StallWatch(send)
+        await response(scope, receive, _locked(watched) if "lock" in query else watched)
     elif path == "/publish":
         data = {"seq": int(query["seq"]), "pad": "x" * int(query.get("size", "0"))}
         await broadcast.publish("feed", data)
@@ -52,6 +55,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _answer(send, orjson.dumps(stats))
     else:
         await _answer(send, b"not found", status=404)
+
+
+def _locked(send: Send) -> Send:
+    lock = anyio.Lock()
+
+    async def locked_send(message: SendMessage) -> None:
+        async with lock:
+            await send(message)
+
+    return locked_send
 
 
 async def _answer(send: Send, body: bytes, status: int = 200) -> None:
