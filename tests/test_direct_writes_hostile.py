@@ -601,15 +601,15 @@ async def test_a_middleware_reading_context_tags_only_its_own_connection() -> No
 
 
 async def test_bulk_connects_and_drops_while_publishing_leave_nothing_behind() -> None:
-    """500 streams over one topic, a publisher publishing throughout, the clients leaving in
+    """2,000 streams over one topic, a publisher publishing throughout, the clients leaving in
     random order -- a fifth of them with a write handed over and stuck, one in seven
     cancelled by the server instead. Afterwards no subscription is registered, every
     stuck write was closed, and no send loop or task is left."""
     rng = random.Random(17)
     before = asyncio.all_tasks()
     async with Broadcast(buffer=8) as broadcast:
-        wires = [Wire() for _ in range(500)]
-        for wire in wires[:100]:
+        wires = [Wire() for _ in range(2000)]
+        for wire in wires[:400]:
             wire.block = lambda body: True
         tasks = [(await serve(broadcast, wire))[0] for wire in wires]
         stop = asyncio.Event()
@@ -623,7 +623,7 @@ async def test_bulk_connects_and_drops_while_publishing_leave_nothing_behind() -
             return published
 
         publishing = asyncio.get_running_loop().create_task(publisher())
-        await eventually(lambda: all(w.blocked.is_set() for w in wires[:100]))
+        await eventually(lambda: all(w.blocked.is_set() for w in wires[:400]))
         order = list(range(len(tasks)))
         rng.shuffle(order)
         for n, i in enumerate(order):
@@ -631,15 +631,15 @@ async def test_bulk_connects_and_drops_while_publishing_leave_nothing_behind() -
                 tasks[i].cancel()  # the server cancels it (its own shutdown timeout)
             else:
                 wires[i].gone.set()
-            if n % 50 == 0:
+            if n % 200 == 0:
                 await asyncio.sleep(0)
         await asyncio.wait(tasks)
         stop.set()
         assert await publishing > 0
         assert all(task.cancelled() or task.exception() is None for task in tasks)
         assert registered(broadcast) == 0
-        assert all(wire.send_closed for wire in wires[:100])
-        for wire in wires[100:]:  # every reader got a gapless run of events
+        assert all(wire.send_closed for wire in wires[:400])
+        for wire in wires[400:]:  # every reader got a gapless run of events
             assert wire.data == [str(n) for n in range(len(wire.data))]
         del tasks
     for wire in wires:
