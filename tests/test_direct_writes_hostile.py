@@ -89,17 +89,20 @@ def lock_around_send(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def deadline_around_send(app: ASGIApp) -> ASGIApp:
-    """Gives each send a deadline with an anyio cancel scope."""
+def deadline_around_send(seconds: float) -> Middleware:
+    """Gives each send a deadline (a write timeout) with an anyio cancel scope."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        async def timed_send(message: SendMessage) -> None:
-            with anyio.fail_after(60):
-                await send(message)
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            async def timed_send(message: SendMessage) -> None:
+                with anyio.fail_after(seconds):
+                    await send(message)
 
-        await app(scope, receive, timed_send)
+            await app(scope, receive, timed_send)
 
-    return middleware
+        return middleware
+
+    return wrap
 
 
 # The current span, as a tracing middleware (OpenTelemetry's ASGI one) keeps it.
@@ -152,7 +155,7 @@ def tag_each_body(name: str) -> Middleware:
     "middleware",
     [
         pytest.param(lock_around_send, id="anyio-lock"),
-        pytest.param(deadline_around_send, id="anyio-cancel-scope"),
+        pytest.param(deadline_around_send(60), id="anyio-cancel-scope"),
         pytest.param(span_around_send, id="contextvar-token"),
     ],
 )
@@ -210,7 +213,7 @@ async def test_a_middleware_cancel_scope_does_not_leak_into_the_publisher() -> N
         wire = Wire()
         wire.block = lambda body: b"one" in body
         subscription = broadcast.subscribe("t")
-        task = await serve_through(deadline_around_send, subscription, wire)
+        task = await serve_through(deadline_around_send(60), subscription, wire)
 
         async def publisher() -> None:
             with anyio.CancelScope():  # the publishing request's own scope
@@ -222,19 +225,6 @@ async def test_a_middleware_cancel_scope_does_not_leak_into_the_publisher() -> N
         wire.gone.set()
         with anyio.fail_after(5):
             await task
-
-
-def anyio_deadline_around_send(app: ASGIApp) -> ASGIApp:
-    """A write timeout of 0.2 s per send, with anyio."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        async def timed_send(message: SendMessage) -> None:
-            with anyio.fail_after(0.2):
-                await send(message)
-
-        await app(scope, receive, timed_send)
-
-    return middleware
 
 
 def asyncio_timeout_around_send(app: ASGIApp) -> ASGIApp:
@@ -254,7 +244,7 @@ def asyncio_timeout_around_send(app: ASGIApp) -> ASGIApp:
 @pytest.mark.parametrize(
     "middleware",
     [
-        pytest.param(anyio_deadline_around_send, id="anyio.fail_after"),
+        pytest.param(deadline_around_send(0.2), id="anyio.fail_after"),
         pytest.param(
             asyncio_timeout_around_send,
             id="asyncio.timeout",
@@ -387,17 +377,23 @@ async def test_overflow_while_a_write_is_handed_over(
         assert wire.data == expected
 
 
+async def stuck_on_two(broadcast: Broadcast) -> tuple[Wire, asyncio.Task[None], Subscription]:
+    """A stream that got "one" and whose write of "two" was handed over and waits."""
+    wire = Wire()
+    wire.block = lambda body: b"two" in body
+    task, subscription = await serve(broadcast, wire)
+    for data in ("one", "two"):
+        await publish(broadcast, data)
+    with anyio.fail_after(5):
+        await wire.blocked.wait()
+    return wire, task, subscription
+
+
 async def test_falling_behind_while_a_write_is_handed_over(make_broadcast: Factory) -> None:
     """A resync (the Redis reader's gap) during a handover: the stream catches up after
     the handed-over event, once each, in order."""
     async with make_broadcast() as broadcast:
-        wire = Wire()
-        wire.block = lambda body: b"two" in body
-        task, subscription = await serve(broadcast, wire)
-        for data in ("one", "two"):
-            await publish(broadcast, data)
-        with anyio.fail_after(5):
-            await wire.blocked.wait()
+        wire, task, subscription = await stuck_on_two(broadcast)
         await publish(broadcast, "three")
         subscription.fall_behind()
         await publish(broadcast, "four")
@@ -416,13 +412,7 @@ async def test_the_broadcast_closing_during_a_handover_ends_the_stream_after_it(
 ) -> None:
     broadcast = make_broadcast()
     async with broadcast:
-        wire = Wire()
-        wire.block = lambda body: b"two" in body
-        task, _ = await serve(broadcast, wire)
-        for data in ("one", "two"):
-            await publish(broadcast, data)
-        with anyio.fail_after(5):
-            await wire.blocked.wait()
+        wire, task, _ = await stuck_on_two(broadcast)
     wire.release.set()
     with anyio.fail_after(5):
         await task  # ended cleanly, with what it had
