@@ -22,9 +22,14 @@ A delivery the stream cannot take at once is never lost:
   is already started, so it is handed over -- the stream's own task
   finishes it, under the stream's send timeout, before anything else.
 
-The first step of the write runs in the stream's context (``contextvars``),
-not the publisher's, so a middleware wrapping ``send`` sees what it would
-see in the stream's task. Parking happens only on asyncio, where a bare
+The first step of the write runs in the stream's context (``contextvars``)
+and as the stream's task (what ``asyncio.current_task()`` returns), not the
+publisher's, so a middleware wrapping ``send`` sees what it would see in
+the stream's task; and what it binds to that task or context belongs to the
+stream: an ``anyio.Lock``'s owner, a cancel scope's or an
+``asyncio.timeout``'s task (the one they cancel), a context variable's
+reset token. A write handed over is finished (or closed) by the stream's
+task, in that same context. Parking happens only on asyncio, where a bare
 future is the cheapest wait.
 """
 
@@ -46,7 +51,9 @@ class Sink(Protocol):
         True: the event is the stream's (written, or handed to its task, or
         the client is gone); the source must not yield it. False: the stream
         cannot take it now; the source keeps it and calls :meth:`wake`.
-        Never raises.
+        Never raises, but ``KeyboardInterrupt`` and ``SystemExit`` (which
+        asyncio lets through any task): whatever the write raises is the
+        stream's.
         """
 
     def wake(self) -> None:

@@ -59,7 +59,7 @@ from ._asyncio_driver import AsyncioDriver
 from ._direct_writes import DirectSource, direct_source
 from ._driver import Driver
 from ._event import ServerSentEvent
-from ._eventloop import running_asyncio_loop
+from ._eventloop import running_asyncio_loop, swap_current_task
 from ._iterate import aclose_iterator
 from ._options import StreamSettings
 from ._shutdown import shutdown
@@ -109,6 +109,7 @@ class SendLoop:
         "_send",
         "_settings",
         "_status",
+        "_task",
         "_timer_send_done",
         "_waiter",
         "timing",
@@ -144,10 +145,11 @@ class SendLoop:
         self._batch_size = 0
         self._driver: Driver | None = _driver_for(self, receive)
         # Parked (``_direct_writes``): the future the pump sleeps on, the
-        # context a publisher's write runs in, and a write it handed over (or
-        # the error it raised) for the pump to finish.
+        # context and the task a publisher's write runs as, and a write it
+        # handed over (or the error it raised) for the pump to finish.
         self._waiter: asyncio.Future[None] | None = None
         self._context: contextvars.Context | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._handoff: tuple[Step, Any] | BaseException | None = None
 
     # -- control, from the watcher or from outside (shutdown) ------------------------------
@@ -217,7 +219,9 @@ class SendLoop:
             await self._finish()  # still registered: shutdown may cut its wait short
         finally:
             shutdown.discard(self)
-            self._driver = None  # the driver refers to this loop: no cycle left behind
+            # The driver refers to this loop, and so may the task's outcome (a
+            # traceback's frames): no cycle left behind.
+            self._driver = self._task = None
 
     async def _pump(self) -> None:
         """Pull, encode, send: one ``send`` per event (coalescing: one per batch).
@@ -297,8 +301,10 @@ class SendLoop:
             return None
         source = direct_source(self._iterator)
         if source is not None:
-            # What the stream's task sees: a publisher's write runs its first step in it.
+            # What the stream's task sees: a publisher's write runs its first step in
+            # it, as the stream's task (``_eventloop.swap_current_task``).
             self._context = contextvars.copy_context()
+            self._task = asyncio.current_task()
         return source
 
     async def _parked(self, source: DirectSource) -> bool:
@@ -319,7 +325,7 @@ class SendLoop:
         if handoff is not None:
             timing = self.timing
             try:
-                await resume(*handoff)
+                await resume(*handoff, self._context)  # in the context its first step ran in
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
                 return False
@@ -346,16 +352,20 @@ class SendLoop:
             body = self._settings.encode_item(event)
         except Exception:
             return False  # the pump meets the error again, on its own path
-        context = self._context
+        context, task = self._context, self._task
         assert context is not None
+        assert task is not None
         timing.send_started = now = _monotonic()
         try:
-            handoff = context.run(_first_write, self._send, body)
+            handoff = context.run(_first_write, task, self._send, body)
         except OSError:  # ASGI 2.4: the client is gone
             timing.send_started = None
             self._stop(End.DISCONNECT)
             return True
-        except (Exception, asyncio.CancelledError) as error:
+        except (KeyboardInterrupt, SystemExit):
+            timing.send_started = None
+            raise  # the process is stopping: the publisher's to raise, as asyncio would
+        except BaseException as error:  # whatever it is, one stream's: never the publisher's
             self._handoff = error  # raised by the pump, as its own send's would be
             self.wake()
             return True
@@ -379,8 +389,10 @@ class SendLoop:
         """The pump was cancelled with a write still handed to it: close that write."""
         handoff, self._handoff = self._handoff, None
         if isinstance(handoff, tuple):
+            context = self._context
+            assert context is not None
             try:
-                handoff[0].close()
+                context.run(handoff[0].close)  # its finally blocks, in the context they began in
             except Exception:
                 logger.exception("Closing an interrupted send raised")
 
@@ -593,21 +605,26 @@ class SendLoop:
 _WRITTEN: Any = object()
 
 
-def _first_write(send: Send, body: bytes) -> tuple[Step, Any] | None:
-    """Start sending ``body`` (in the stream's context): None if that wrote it, else the
-    write's step and what it yielded, for ``resume``.
+def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step, Any] | None:
+    """Start sending ``body`` (in the stream's context) as the stream's ``task``: None if
+    that wrote it, else the write's step and what it yielded, for ``resume``.
 
     ``_suspension.first_step`` for the one awaitable a publisher drives per
     delivery, at half its cost: ``next()`` on a coroutine's ``__await__()``
     iterator reports a return of None (every ``send``'s) without raising
     ``StopIteration`` -- no exception made and caught per delivery.
     """
-    awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
-    if type(awaitable) is not types.CoroutineType:
-        return _first_step(awaitable)  # a future, a custom awaitable: the general way
-    step = awaitable.__await__()
-    signal = next(step, _WRITTEN)
-    return None if signal is _WRITTEN else (step, signal)
+    loop = task.get_loop()
+    publisher = swap_current_task(loop, task)
+    try:
+        awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
+        if type(awaitable) is not types.CoroutineType:
+            return _first_step(awaitable)  # a future, a custom awaitable: the general way
+        step = awaitable.__await__()
+        signal = next(step, _WRITTEN)
+        return None if signal is _WRITTEN else (step, signal)
+    finally:
+        swap_current_task(loop, publisher)
 
 
 def _first_step(awaitable: Awaitable[Any]) -> tuple[Step, Any] | None:

@@ -34,6 +34,7 @@ after a plain ``await``. Unknown iterators are still watched as above.
 
 from __future__ import annotations
 
+import contextvars
 import types
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -93,13 +94,17 @@ async def _awaiting(awaitable: Awaitable[T]) -> T:
 
 
 @types.coroutine
-def resume(step: Step, signal: Any) -> Generator[Any, Any, Any]:
+def resume(
+    step: Step, signal: Any, context: contextvars.Context | None = None
+) -> Generator[Any, Any, Any]:
     """Await the rest of an awaitable :func:`first_step` left suspended on ``signal``.
 
     Forwarded as ``await`` forwards (PEP 380): a value sent in goes to
     ``send()``; an exception thrown in goes to
     ``throw()``, or is raised here if the iterator has none; ``close()``
-    goes to ``close()``, if it has one.
+    goes to ``close()``, if it has one. With ``context``, each of those runs
+    in it: the context the first step ran in, if that was not the awaiting
+    task's (a context variable set there is reset in the same one).
     """
     while True:
         try:
@@ -107,18 +112,18 @@ def resume(step: Step, signal: Any) -> Generator[Any, Any, Any]:
         except GeneratorExit:
             close = getattr(step, "close", None)
             if close is not None:
-                close()
+                close() if context is None else context.run(close)
             raise
         except BaseException as error:  # forwarded, as await forwards it
             throw = getattr(step, "throw", None)
             if throw is None:
                 raise
             try:
-                signal = throw(error)
+                signal = throw(error) if context is None else context.run(throw, error)
             except StopIteration as done:
                 return done.value
         else:
             try:
-                signal = step.send(sent)
+                signal = step.send(sent) if context is None else context.run(step.send, sent)
             except StopIteration as done:
                 return done.value

@@ -12,8 +12,10 @@ import contextvars
 import gc
 import json
 import logging
+import sys
 import weakref
 from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -21,6 +23,7 @@ import pytest
 
 from sse_asgi import Broadcast, EventDecoder, EventSourceResponse, Subscription
 from sse_asgi._direct_writes import DirectSource, direct_source
+from sse_asgi.broadcast._subscription import offer_all
 from sse_asgi.types import ReceiveMessage, SendMessage
 
 from . import broadcast_support
@@ -48,6 +51,7 @@ class Wire:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
         self.tasks: list[asyncio.Task[Any] | None] = []
+        self.direct: list[bool] = []  # written from inside a publish (its fan-out)
         self.request_ids: list[str] = []
         self.block: Callable[[bytes], bool] = lambda body: False
         self.release = asyncio.Event()
@@ -77,11 +81,23 @@ class Wire:
                     self.send_closed = True
         self.bodies.append(body)
         self.tasks.append(asyncio.current_task())
+        self.direct.append(_in_a_publish())
         self.request_ids.append(request_id.get())
 
     @property
     def data(self) -> list[str]:
         return [json.loads(event.data) for event in EventDecoder().feed(b"".join(self.bodies))]
+
+
+def _in_a_publish() -> bool:
+    """Whether the caller runs inside a publish's fan-out (``offer_all``) -- not in a step
+    of the stream's own task, though it runs as that task either way."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is offer_all.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def serve(
@@ -122,9 +138,11 @@ async def test_a_publish_writes_to_a_parked_stream_from_its_own_task(
         await eventually(lambda: all(wire.bodies for wire in wires))
         for wire, (task, _) in zip(wires, served, strict=True):
             assert wire.data == ["one"]
-            # Written by the publishing task (the Redis reader, or the test's
-            # own), never by the stream's: nothing woke it.
-            assert wire.tasks[0] is not task
+            # Written from inside the publish (in the Redis reader's task, or the
+            # test's own), never by a step of the stream's: nothing woke it ...
+            assert wire.direct == [True]
+            # ... as the stream's task: what the write binds to the task is the stream's.
+            assert wire.tasks == [task]
             # ... in the stream's context, as the stream's own send would be.
             assert wire.request_ids == ["stream"]
         for wire in wires:
@@ -138,7 +156,7 @@ async def test_the_memory_backend_writes_before_publish_returns() -> None:
         task, _ = await serve(broadcast, wire)
         await publish(broadcast, "one")
         assert wire.data == ["one"]
-        assert wire.tasks == [asyncio.current_task()]
+        assert wire.direct == [True]
         wire.gone.set()
         await task
 
@@ -161,11 +179,12 @@ async def test_a_write_that_waits_is_finished_by_the_stream_in_order(
         await eventually(lambda: len(slow.data) == 4)
         assert slow.data == ["one", "two", "three", "four"]  # in order, once each
         assert fast.data == ["one", "two", "three", "four"]
-        assert slow.tasks[1] is slow_task  # the stream's task finished the write
+        assert slow.direct[:2] == [True, False]  # the stream's task finished the write
+        assert slow.tasks[1] is slow_task
         await _parked(slow_sub)  # and parks again once it has caught up
         await publish(broadcast, "five")
         await eventually(lambda: len(slow.data) == 5)
-        assert slow.tasks[-1] is not slow_task
+        assert slow.direct[-1]
         for wire in (slow, fast):
             wire.gone.set()
         await asyncio.gather(slow_task, fast_task)
@@ -268,11 +287,12 @@ async def test_the_first_event_before_the_headers_goes_through_the_stream(
         await publish(broadcast, "one")
         await eventually(lambda: wire.data == ["one"])
         assert wire.started.is_set()
-        assert wire.tasks == [task]  # the stream sent its headers and the event
+        assert wire.direct == [False]  # the stream sent its headers and the event
+        assert wire.tasks == [task]
         await _parked(subscription)
         await publish(broadcast, "two")
         await eventually(lambda: wire.data == ["one", "two"])
-        assert wire.tasks[1] is not task
+        assert wire.direct[1]
         wire.gone.set()
         await task
 

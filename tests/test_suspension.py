@@ -6,6 +6,7 @@ Run on asyncio and trio: both drive coroutines only through ``send`` and
 
 from __future__ import annotations
 
+import contextvars
 import types
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Any
@@ -226,3 +227,52 @@ async def test_a_stream_from_generator_based_anext_sends_every_event() -> None:
     with anyio.fail_after(30):
         await run_response(EventSourceResponse(GeneratorBasedItems(20_000)), client)
     assert len(client.events) == 20_000
+
+
+# The context a traced await sets, as a tracing middleware's send does.
+span: contextvars.ContextVar[str] = contextvars.ContextVar("span", default="none")
+
+
+async def traced(seen: list[str]) -> str:
+    """Sets ``span`` across two suspensions and resets it with its token at the end."""
+    token = span.set("traced")
+    try:
+        await anyio.lowlevel.checkpoint()
+        seen.append(span.get())
+        await anyio.sleep(0.01)
+        return span.get()
+    finally:
+        span.reset(token)  # ValueError in any context but the one it was set in
+
+
+async def test_resume_runs_the_later_steps_in_the_first_steps_context() -> None:
+    """A first step run in another context (a publisher's direct write runs in the
+    stream's): the sends after it run there too, and so its token resets there."""
+    seen: list[str] = []
+    context = contextvars.copy_context()
+    step, signal = context.run(first_step, traced(seen))
+    assert step is not None
+    assert await resume(step, signal, context) == "traced"
+    assert seen == ["traced"]
+    assert span.get() == "none"
+    assert context.run(span.get) == "none"
+
+
+async def test_resume_throws_in_the_first_steps_context() -> None:
+    context = contextvars.copy_context()
+    step, signal = context.run(first_step, traced([]))
+    assert step is not None
+    with anyio.move_on_after(0.001) as scope:  # cancelled in the sleep: thrown in, reset there
+        await resume(step, signal, context)
+    assert scope.cancelled_caught
+    assert context.run(span.get) == "none"
+
+
+async def test_closing_a_resume_closes_in_the_first_steps_context() -> None:
+    context = contextvars.copy_context()
+    step, signal = context.run(first_step, traced([]))
+    assert step is not None
+    rest = resume(step, signal, context)
+    rest.send(None)  # the resume's own first step: it yields the awaitable's signal
+    rest.close()  # GeneratorExit reaches the awaitable in its context: its finally runs there
+    assert context.run(span.get) == "none"
