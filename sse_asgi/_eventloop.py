@@ -57,6 +57,7 @@ def _swap_in_current_tasks(
     asyncio's task steps (C and Python) and ``current_task()`` share: half the cost of
     leaving and entering with ``_leave_task``/``_enter_task`` (3.11: ~0.2 µs a swap
     and back, not ~0.45), and it runs twice per direct write."""
+    assert _current_tasks is not None
     previous = _current_tasks.get(loop)
     if task is None:
         _current_tasks.pop(loop, None)
@@ -65,8 +66,8 @@ def _swap_in_current_tasks(
     return previous
 
 
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = getattr(
-    asyncio.tasks, "_current_tasks", {}
+_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(
+    asyncio.tasks, "_current_tasks", None
 )
 
 
@@ -80,6 +81,12 @@ _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = getattr(
 #: not the publisher's. CPython runs an eager task's first step the same way,
 #: inside its creator's call (3.12+: ``asyncio.tasks._swap_current_task``, a
 #: private name, but the hook asyncio gives other task implementations).
-swap_current_task: Callable[
-    [asyncio.AbstractEventLoop, asyncio.Task[Any] | None], asyncio.Task[Any] | None
-] = getattr(asyncio.tasks, "_swap_current_task", _swap_in_current_tasks)
+#: None where asyncio has neither hook (not a CPython we know): then no
+#: stream parks, and every event goes through the stream's own task.
+swap_current_task: (
+    Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any] | None], asyncio.Task[Any] | None] | None
+) = getattr(
+    asyncio.tasks,
+    "_swap_current_task",
+    _swap_in_current_tasks if _current_tasks is not None else None,
+)

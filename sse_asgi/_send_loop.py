@@ -297,7 +297,11 @@ class SendLoop:
 
     def _direct_source(self) -> DirectSource | None:
         """The iterator, if the pump may park on it: asyncio, no coalescing, a direct source."""
-        if self._settings.coalesce is not None or not isinstance(self._driver, AsyncioDriver):
+        if (
+            self._settings.coalesce is not None
+            or not isinstance(self._driver, AsyncioDriver)
+            or swap_current_task is None  # a publisher could not write as this task
+        ):
             return None
         source = direct_source(self._iterator)
         if source is not None:
@@ -615,7 +619,9 @@ def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step
     ``StopIteration`` -- no exception made and caught per delivery.
     """
     loop = task.get_loop()
-    publisher = swap_current_task(loop, task)
+    swap = swap_current_task
+    assert swap is not None  # no stream parks without it
+    publisher = swap(loop, task)
     try:
         awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
         if type(awaitable) is not types.CoroutineType:
@@ -624,7 +630,7 @@ def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step
         signal = next(step, _WRITTEN)
         return None if signal is _WRITTEN else (step, signal)
     finally:
-        swap_current_task(loop, publisher)
+        swap(loop, publisher)
 
 
 def _first_step(awaitable: Awaitable[Any]) -> tuple[Step, Any] | None:

@@ -445,7 +445,7 @@ async def test_a_fastapi_route_returning_the_subscription_parks() -> None:
         subscriptions.append(subscription)
         return FastAPIEventSourceResponse(subscription)
 
-    body_senders: list[bool] = []  # per body sent: from the request's own task?
+    body_senders: list[bool] = []  # per body sent: written by a publish?
 
     def recording(app: Any) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -453,7 +453,8 @@ async def test_a_fastapi_route_returning_the_subscription_parks() -> None:
 
             async def recorded(message: SendMessage) -> None:
                 if message["type"] == "http.response.body" and message.get("body"):
-                    body_senders.append(asyncio.current_task() is request_task)
+                    assert asyncio.current_task() is request_task  # as the stream's task, always
+                    body_senders.append(_in_a_publish())
                 await send(message)
 
             await app(scope, receive, recorded)
@@ -465,6 +466,27 @@ async def test_a_fastapi_route_returning_the_subscription_parks() -> None:
         await broadcast.publish("t", "one")
         await broadcast.publish("t", "two")
         assert [(await anext(stream)).data for _ in range(2)] == ['"one"', '"two"']
-    # The first event also sends the headers (the stream's task); the second
-    # is written by the publish.
-    assert body_senders[-1] is False
+    # The first event also sends the headers (the stream's own step); the
+    # second is written by the publish.
+    assert body_senders[-1] is True
+
+
+async def test_without_a_way_to_write_as_the_stream_nothing_parks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where asyncio offers no hook to run as another task (not a CPython we know), every
+    event goes through the stream's own task."""
+    from sse_asgi import _send_loop
+
+    monkeypatch.setattr(_send_loop, "swap_current_task", None)
+    async with Broadcast() as broadcast:
+        wire = Wire()
+        subscription = broadcast.subscribe("t")
+        task, _ = await _serve_unparked(broadcast, wire, subscription, {})
+        for data in ("one", "two"):
+            await publish(broadcast, data)
+        await eventually(lambda: len(wire.data) == 2)
+        assert subscription._sink is None
+        assert set(wire.tasks) == {task}
+        wire.gone.set()
+        await task
