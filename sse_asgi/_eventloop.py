@@ -9,6 +9,7 @@ from typing import Any
 __all__ = [
     "CallSoon",
     "call_soon_threadsafe",
+    "current_tasks",
     "running_asyncio_loop",
     "running_loop",
     "swap_current_task",
@@ -66,9 +67,13 @@ def _swap_in_current_tasks(
     return previous
 
 
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(
+#: asyncio's loop -> current task dict, which ``current_task()`` reads (CPython
+#: 3.10-3.13, C and Python tasks alike), or None. Set and restored in place,
+#: it is :data:`swap_current_task` without a Python call: the per-write way.
+current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(
     asyncio.tasks, "_current_tasks", None
 )
+_current_tasks = current_tasks
 
 
 #: ``swap_current_task(loop, task)``: make ``task`` (None: no task) what
