@@ -20,7 +20,9 @@ A delivery the stream cannot take at once is never lost:
 - the write would wait (the client reads slowly and the server applies
   back-pressure, or a middleware's ``send`` awaits something): the write
   is already started, so it is handed over -- the stream's own task
-  finishes it, under the stream's send timeout, before anything else.
+  finishes it, under the stream's send timeout, before anything else; and
+  that stream parks no more (its writes are likely to wait again: handing
+  each over costs more than being woken per event).
 
 The first step of the write runs in the stream's context (``contextvars``)
 and as the stream's task (what ``asyncio.current_task()`` returns), not the

@@ -251,8 +251,15 @@ class SendLoop:
                 return
         while True:
             if source is not None and source.park(self):
-                if not await self._parked(source):
+                handed_over = await self._parked(source)
+                if self._end is not None:
                     return
+                if handed_over:
+                    # Its writes wait (a client reading slowly, or a middleware
+                    # whose send always awaits, as BaseHTTPMiddleware's does):
+                    # handing each over would cost more than waking the stream
+                    # per event, as every other stream is.
+                    source = None
                 watch = False  # it slept: it owes other tasks nothing
                 continue
             try:
@@ -313,7 +320,7 @@ class SendLoop:
 
     async def _parked(self, source: DirectSource) -> bool:
         """Sleep while publishers write to the stream; then finish a write they handed
-        over. False if the stream must end."""
+        over. True if there was one (``_stop`` is called if the client left)."""
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
             await waiter
@@ -332,10 +339,11 @@ class SendLoop:
                 await resume(*handoff, self._context)  # in the context its first step ran in
             except OSError:  # ASGI 2.4: the client is gone
                 self._stop(End.DISCONNECT)
-                return False
+                return True
             assert timing.send_started is not None
             timing.last_send, timing.send_started = timing.send_started, None
-        return self._end is None
+            return True
+        return False
 
     def deliver(self, event: ServerSentEvent) -> bool:
         """Write ``event`` from the publisher's task (:class:`~sse_asgi._direct_writes.Sink`).

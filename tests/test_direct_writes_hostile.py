@@ -177,7 +177,7 @@ async def test_a_middleware_wrapping_send_survives_a_handed_over_write(
         wire.release.set()
         await eventually(lambda: len(wire.data) == 2 or task.done())
         assert not task.done(), task.exception()
-        await eventually(lambda: subscription._sink is not None)  # parked again
+        await eventually(lambda: waits_unparked(subscription))  # parks no more
         await publish(broadcast, "three")
         await eventually(lambda: len(wire.data) == 3 or task.done())
         assert wire.data == ["one", "two", "three"]
@@ -368,13 +368,19 @@ async def test_overflow_while_a_write_is_handed_over(
                 await task  # the stream ended (cleanly): its client reconnects
             assert registered(broadcast) == 0
         else:
-            await eventually(lambda: subscription._sink is not None)
+            await eventually(lambda: waits_unparked(subscription))  # parks no more
             await publish(broadcast, "five")
             expected = [*expected, "five"]
             await eventually(lambda: len(wire.data) == len(expected))
             wire.gone.set()
             await task
         assert wire.data == expected
+
+
+def waits_unparked(subscription: Subscription) -> bool:
+    """The stream waits on its subscription as any stream does, not parked: what it does
+    after a write of its had to be handed over."""
+    return subscription._future is not None and subscription._sink is None
 
 
 async def stuck_on_two(broadcast: Broadcast) -> tuple[Wire, asyncio.Task[None], Subscription]:
@@ -399,7 +405,7 @@ async def test_falling_behind_while_a_write_is_handed_over(make_broadcast: Facto
         await publish(broadcast, "four")
         wire.release.set()
         await eventually(lambda: len(wire.data) >= 4)
-        await eventually(lambda: subscription._sink is not None)
+        await eventually(lambda: waits_unparked(subscription))  # parks no more
         await publish(broadcast, "five")
         await eventually(lambda: len(wire.data) >= 5)
         assert wire.data == ["one", "two", "three", "four", "five"]
