@@ -21,7 +21,7 @@ import time
 import weakref
 from typing import Any, Protocol
 
-__all__ = ["Due", "LoopTimers", "loop_timers"]
+__all__ = ["LoopTimers", "Timed", "loop_timers"]
 
 _monotonic = time.monotonic
 _NEVER = float("inf")
@@ -29,14 +29,14 @@ _NEVER = float("inf")
 _COMPACT_MIN = 64
 
 
-class Due(Protocol):
+class Timed(Protocol):
     """What a timer entry calls when its time has come."""
 
     def on_due(self) -> None: ...
 
 
 # An entry: [when (time.monotonic()), sequence (orders equal times; -1 once taken
-# off the heap to run), the Due or None once cancelled or run]. A list: the heap
+# off the heap to run), the Timed or None once cancelled or run]. A list: the heap
 # compares lists in C.
 Entry = list[Any]
 
@@ -68,7 +68,7 @@ class LoopTimers:
         """Entries on the heap, dead ones included."""
         return len(self._heap)
 
-    def call_at(self, when: float, due: Due) -> Entry:
+    def call_at(self, when: float, due: Timed) -> Entry:
         """Call ``due.on_due()`` at ``when`` (a ``time.monotonic()`` time), or soon after."""
         entry: Entry = [when, next(self._seq), due]
         heapq.heappush(self._heap, entry)
@@ -135,7 +135,7 @@ class LoopTimers:
             self._running = False
             self._rearm()
 
-    def _call(self, target: Due) -> None:
+    def _call(self, target: Timed) -> None:
         try:
             target.on_due()
         except Exception as error:  # as the loop reports a callback's error; the others still run

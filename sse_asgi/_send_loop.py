@@ -307,13 +307,13 @@ class SendLoop:
         if (
             self._settings.coalesce is not None
             or not isinstance(self._driver, AsyncioDriver)
-            or swap_current_task is None  # a publisher could not write as this task
+            or (swap_current_task is None and current_tasks is None)  # not as this task
         ):
             return None
         source = direct_source(self._iterator)
         if source is not None:
             # What the stream's task sees: a publisher's write runs its first step in
-            # it, as the stream's task (``_eventloop.swap_current_task``).
+            # it, as the stream's task (``_eventloop``).
             self._context = contextvars.copy_context()
             self._task = asyncio.current_task()
         return source
@@ -627,16 +627,16 @@ def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step
     ``StopIteration`` -- no exception made and caught per delivery.
     """
     loop = task.get_loop()
-    # As the stream's task (``_eventloop.swap_current_task``): asyncio's own
-    # dict, set and put back in place where there is one -- a Python call
-    # each way would cost a tenth of the write.
+    # As the stream's task: asyncio's hook (3.12+), or its dict set and put
+    # back in place (3.10, 3.11: a Python call each way would cost a tenth of
+    # the write).
     tasks, swap = current_tasks, swap_current_task
-    if tasks is not None:
+    if swap is not None:
+        publisher = swap(loop, task)
+    else:
+        assert tasks is not None  # no stream parks without one or the other
         publisher = tasks.get(loop)
         tasks[loop] = task
-    else:
-        assert swap is not None  # no stream parks without one or the other
-        publisher = swap(loop, task)
     try:
         awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
         if type(awaitable) is not types.CoroutineType:
@@ -645,13 +645,13 @@ def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step
         signal = next(step, _WRITTEN)
         return None if signal is _WRITTEN else (step, signal)
     finally:
-        if tasks is None:
-            assert swap is not None
+        if swap is not None:
             swap(loop, publisher)
-        elif publisher is None:
-            tasks.pop(loop, None)
-        else:
-            tasks[loop] = publisher
+        elif tasks is not None:
+            if publisher is None:
+                tasks.pop(loop, None)
+            else:
+                tasks[loop] = publisher
 
 
 def _first_step(awaitable: Awaitable[Any]) -> tuple[Step, Any] | None:

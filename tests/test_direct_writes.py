@@ -485,6 +485,7 @@ async def test_without_a_way_to_write_as_the_stream_nothing_parks(
     from sse_asgi import _send_loop
 
     monkeypatch.setattr(_send_loop, "swap_current_task", None)
+    monkeypatch.setattr(_send_loop, "current_tasks", None)
     async with Broadcast() as broadcast:
         wire = Wire()
         subscription = broadcast.subscribe("t")
