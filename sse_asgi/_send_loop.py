@@ -327,7 +327,7 @@ class SendLoop:
         return source
 
     async def _parked(self, source: DirectSource) -> bool:
-        """Sleep while publishers write to the stream; then finish a write they handed
+        """Sleep while the fan-out writes to the stream; then finish a write it handed
         over. True if there was one (``_stop`` is called if the client left)."""
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         self._writable = (

@@ -39,7 +39,7 @@ from sse_asgi.types import ASGIApp, Receive, Scope, Send, SendMessage
 from . import broadcast_support
 from .asgi_fakes import http_scope
 from .broadcast_support import Factory, eventually, registered
-from .test_direct_writes import Wire, publish, serve
+from .direct_writes_support import Wire, publish, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -110,9 +110,9 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     iterates the subscription, as a stream does.
 
     ``start``, ``park`` and ``unpark`` let an ``EventSourceResponse`` over a
-    subscription sleep while publishers write each event to its connection
-    themselves (``sse_asgi._direct_writes.DirectSource``): at fan-out, no
-    task is woken per delivery.
+    subscription sleep while the broadcast writes its events to the
+    connection itself (``sse_asgi._direct_writes.DirectSource``): at
+    fan-out, no task is woken per delivery.
 
     ```py
     import anyio
@@ -200,8 +200,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._loop = running_asyncio_loop()
         self._awaitable: Awaitable[ServerSentEvent] | None = None  # once started, on asyncio
         self._reading: asyncio.Task[None] | None = None
-        # A stream parked on us (``sse_asgi._direct_writes``): live events go
-        # straight to its connection from the publisher's task.
+        # A stream parked on us (``sse_asgi._direct_writes``): the fan-out
+        # writes live events straight to its connection.
         self._sink: Sink | None = None
         # Parked only: what the fan-out has yet to write to that stream -- one
         # entry (not in `_queue`: at fan-out, touching each queue, growing and
