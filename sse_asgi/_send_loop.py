@@ -536,9 +536,10 @@ class SendLoop:
             timing.send_started = None
             timing.last_send = _monotonic()  # its end: a slow ping does not make the next one due
             self._timer_send_done = None
-            # Parked still: writes may start again (now that the headers are out).
-            self._writable = self._waiter is not None and self._end is None
             done.set()
+        # Parked still: writes may start again, now that the headers are out (not
+        # after a send that raised: the stream is being torn down).
+        self._writable = self._waiter is not None and self._end is None
 
     # -- sending --------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from sse_asgi import Broadcast, EventDecoder, EventSourceResponse, Subscription
-from sse_asgi.broadcast._fan_out import FanOut
+from sse_asgi.broadcast import _fan_out
 from sse_asgi.types import ReceiveMessage, SendMessage
 
 from .asgi_fakes import http_scope
@@ -68,11 +68,11 @@ class Wire:
 
 
 def in_a_publish() -> bool:
-    """Whether the caller runs inside a fan-out's write (``FanOut._write_batch``) -- not in a step
+    """Whether the caller runs inside a fan-out's write (``FanOut._write``) -- not in a step
     of the stream's own task, though it runs as that task either way."""
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        if frame.f_code is FanOut._write_batch.__code__:
+        if frame.f_code is _fan_out.FanOut._write.__code__:
             return True
         frame = frame.f_back
     return False

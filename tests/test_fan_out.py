@@ -1,23 +1,24 @@
 """The fan-out to parked streams (``sse_asgi.broadcast._fan_out``).
 
-A batch of :data:`WRITE_BATCH` streams is written per turn of the event
-loop; events published while earlier ones are still being written go out
-with them, in one write per stream; and whatever stops a parked stream's
-writes (a wake, its end, a gap, an overflow) leaves its events in its queue,
-in order.
+A batch of :data:`WRITE_BATCH` streams is written per publish and per turn
+of the event loop; events published while earlier ones are still being
+written go out with them, in one write per stream, and no stream has more
+than :data:`MAX_UNWRITTEN` waiting; whatever stops a parked stream's writes
+(a wake, its end, a gap) leaves its events in its queue, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 
 import anyio
 import pytest
 
 from sse_asgi import Broadcast, Subscription
-from sse_asgi.broadcast._fan_out import WRITE_BATCH
+from sse_asgi.broadcast import _fan_out
+from sse_asgi.broadcast._fan_out import MAX_UNWRITTEN, WRITE_BATCH
+from sse_asgi.broadcast._subscription import Unwritten
 
 from .broadcast_support import eventually
 from .direct_writes_support import Wire, publish, serve
@@ -73,17 +74,17 @@ async def test_one_batch_is_written_per_turn_of_the_loop() -> None:
 async def test_events_that_come_faster_than_they_are_written_go_out_together() -> None:
     async with Broadcast() as broadcast:
         wires, tasks, subscriptions = await serve_many(broadcast, COUNT)
-        await publish(broadcast, "one")
-        await publish(broadcast, "two")  # before the loop turns: "one" is not written everywhere
-        await publish(broadcast, "three")
+        # Before the loop turns: each publish writes one batch, to the streams
+        # that waited longest, and queues its event behind what the others have.
+        await publish(broadcast, "one")  # the first 256 written; the rest wait
+        await publish(broadcast, "two")  # the next 256 get both in one write
+        await publish(broadcast, "three")  # the last 10 get all three in one write
         await eventually(lambda: all(len(wire.data) == 3 for wire in wires))
         for index, wire in enumerate(wires):
             assert wire.data == ["one", "two", "three"]  # every event, in order, once
-            # The first batch had "one" at once, and the rest in one write; every
-            # other stream got all three in one write: no event waited for a pass
-            # over every stream per event.
-            assert len(wire.bodies) == (2 if index < WRITE_BATCH else 1)
             assert all(wire.direct)
+            # No stream got one write per event: none waited a pass per event.
+            assert len(wire.bodies) == (1 if index >= 2 * WRITE_BATCH else 2)
         # Each subscription's position is its last event's, as if it had taken each.
         assert {s._last.id for s in subscriptions if s._last is not None} == {
             subscriptions[0]._last.id  # type: ignore[union-attr]
@@ -136,28 +137,37 @@ async def test_a_stream_that_leaves_before_its_write_is_skipped() -> None:
 
 
 @pytest.mark.parametrize("overflow", ["disconnect", "drop_oldest"])
-async def test_events_not_written_yet_count_against_the_buffer(
-    overflow: str, caplog: pytest.LogCaptureFixture
+async def test_a_publisher_faster_than_the_loop_writes_what_waits_itself(
+    overflow: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sse_asgi")
+    # Publishes in a loop that never yields: the server's backlog, not the
+    # client's -- it does not count against `buffer`, and no stream has more
+    # than MAX_UNWRITTEN events waiting: the publish that brings it there
+    # writes them.
+    count = MAX_UNWRITTEN + 5
+    # Batches of 4 over 100 streams: a pass takes 25 publishes, so the last
+    # streams would have 25 events waiting.
+    monkeypatch.setattr(_fan_out, "WRITE_BATCH", 4)
     async with Broadcast(buffer=2, overflow=overflow) as broadcast:  # type: ignore[arg-type]
-        wires, tasks, _ = await serve_many(broadcast, COUNT)
-        for data in ("one", "two", "three"):  # three events for a stream not written yet
-            await publish(broadcast, data)
-        if overflow == "disconnect":
-            # It fell `buffer` events behind: it ends (its browser reconnects and
-            # replays from its Last-Event-ID), having sent nothing half-way.
-            with anyio.fail_after(5):
-                await tasks[-1]
-            assert wires[-1].data == []
-            assert "fell 2 events behind" in caplog.text
-            await eventually(lambda: len(wires[0].data) == 3)
-            await finish(wires[:-1], tasks[:-1])
-        else:
-            await eventually(lambda: len(wires[-1].data) == 2)
-            assert wires[-1].data == ["two", "three"]  # the newest `buffer`, in one write
-            assert len(wires[-1].bodies) == 1
-            await finish(wires, tasks)
+        wires, tasks, subscriptions = await serve_many(broadcast, 100)
+        most = 0
+        for n in range(count):
+            await publish(broadcast, str(n))
+            most = max(most, *(waiting(s) for s in subscriptions))
+        assert most == MAX_UNWRITTEN - 1  # the publish that brought one to MAX_UNWRITTEN wrote them
+        await eventually(lambda: all(len(wire.data) == count for wire in wires))
+        assert all(wire.data == [str(n) for n in range(count)] for wire in wires)
+        assert all(not task.done() for task in tasks)  # none overflowed
+        await finish(wires, tasks)
+
+
+def waiting(subscription: Subscription) -> int:
+    """Events a parked subscription has that the fan-out has not written yet."""
+    if subscription._unwritten is None:
+        return 0
+    if subscription._unwritten is Unwritten.SEVERAL:
+        return len(subscription._queue)
+    return 1
 
 
 async def test_a_send_that_publishes_queues_the_event_after_its_own() -> None:
@@ -169,35 +179,44 @@ async def test_a_send_that_publishes_queues_the_event_after_its_own() -> None:
             await original(message)  # type: ignore[arg-type]
             if isinstance(message, dict) and b"one" in message.get("body", b""):
                 # A middleware publishing from inside the write: nothing is
-                # written under it, nothing lost, nothing out of order.
-                published.append(await broadcast.publish("t", "two"))
+                # written under it, nothing lost, nothing out of order -- and
+                # more than MAX_UNWRITTEN events are fine within `buffer`.
+                for n in range(MAX_UNWRITTEN + 4):
+                    published.append(await broadcast.publish("t", str(n)))
 
         original, wire.send = wire.send, send  # type: ignore[method-assign]
         task, _ = await serve(broadcast, wire)
+        other = Wire()
+        other_task, _ = await serve(broadcast, other)
         await publish(broadcast, "one")
-        await eventually(lambda: wire.data == ["one", "two"])
-        assert len(published) == 1
+        expected = ["one", *(str(n) for n in range(MAX_UNWRITTEN + 4))]
+        await eventually(lambda: wire.data == expected and other.data == expected)
+        assert len(published) == MAX_UNWRITTEN + 4
+        other.gone.set()
         wire.gone.set()
         with anyio.fail_after(5):
-            await task
+            await asyncio.gather(task, other_task)
 
 
-async def test_events_waiting_together_make_nothing_for_the_collector_per_stream() -> None:
+async def test_events_waiting_together_make_nothing_for_the_collector_per_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_fan_out, "WRITE_BATCH", 4)  # most streams wait for several events
     async with Broadcast() as broadcast:
         wires, tasks, subscriptions = await serve_many(broadcast, COUNT)
         gc.collect()
         gc.disable()  # no pass may hide what is made
         try:
             before = len(gc.get_objects())
-            for data in ("one", "two", "three"):
+            for data in ("one", "two", "three", "four", "five"):
                 await publish(broadcast, data)
-            waiting = sum(1 for s in subscriptions if s._unwritten is not None)
+            several = sum(1 for s in subscriptions if s._unwritten is Unwritten.SEVERAL)
             made = len(gc.get_objects()) - before
         finally:
             gc.enable()
-        assert waiting == COUNT  # every stream has events not written yet
+        assert several > COUNT - 5 * 4  # all but the few written have several waiting
         # The events and their entries, not a container per stream: a burst
         # to 10,000 streams sets off no collection (and no full one later).
         assert made < 50
-        await eventually(lambda: all(len(wire.data) == 3 for wire in wires))
+        await eventually(lambda: all(len(wire.data) == 5 for wire in wires))
         await finish(wires, tasks)

@@ -31,38 +31,48 @@ from collections.abc import Iterable
 from ._backend import Entry
 from ._subscription import LIVE, Subscription, Unwritten
 
-__all__ = ["WAKE_BATCH", "WRITE_BATCH", "FanOut"]
+__all__ = ["MAX_UNWRITTEN", "WAKE_BATCH", "WRITE_BATCH", "FanOut"]
 
 # Waiting subscribers woken per turn of the event loop (see _wake_batch).
 WAKE_BATCH = 256
 
-# Parked streams written to per turn of the event loop (see FanOut._write_batch):
+# Parked streams written to per turn of the event loop (see FanOut._write):
 # ~2.5 ms of uvicorn's sends, after which a publish due meanwhile may join in.
 WRITE_BATCH = 256
+
+# Events a parked stream may have waiting for the fan-out: a publish that
+# brings one to this many writes them itself, before it returns. They are the
+# server's backlog (publishes coming faster than the loop turns), not the
+# client's: they do not count against `buffer` -- but for events a send
+# publishes while the fan-out writes (then `max(buffer, MAX_UNWRITTEN)`).
+MAX_UNWRITTEN = 16
 
 
 class FanOut:
     """One broadcast's deliveries in this process; ``buffer`` is its queue limit per subscriber."""
 
-    __slots__ = ("_buffer", "_scheduled", "_writes", "_writing")
+    __slots__ = ("_bound", "_buffer", "_scheduled", "_writes", "_writing")
 
     def __init__(self, buffer: int) -> None:
         self._buffer = buffer
+        self._bound = max(buffer, MAX_UNWRITTEN)
         # Parked subscriptions with events to write, in the order they got their
         # first: a subscription is here (once or more) while it has any.
         self._writes: deque[Subscription] = deque()
-        self._writing = False  # a batch is being written (a send may publish again)
-        self._scheduled = False  # the next batch is due on the loop's next turn
+        self._writing = False  # writing now (a send may publish again)
+        self._scheduled = False  # a batch is due on the loop's next turn
 
     def offer_all(self, subscriptions: Iterable[Subscription], entry: Entry) -> None:
         """:meth:`Subscription.offer` for every subscription: the fan-out's hot path.
 
         ``entry`` is queued at each before this returns; the waiting ones are
-        woken and the parked ones written to (the first batch before this
-        returns, the rest on the loop's next turns).
+        woken, and the parked ones that have :data:`MAX_UNWRITTEN` events
+        waiting and the :data:`WRITE_BATCH` that waited longest are written
+        to; the other parked ones on the loop's next turns.
         """
-        buffer, writes = self._buffer, self._writes
+        buffer, writes, bound = self._buffer, self._writes, self._bound
         waiting: list[asyncio.Future[None]] | None = None
+        full: list[Subscription] | None = None
         for subscription in subscriptions:
             if subscription._state is not LIVE:
                 subscription.offer(entry)  # behind (it keeps it for later) or ended
@@ -71,8 +81,11 @@ class FanOut:
                 if subscription._unwritten is None:
                     subscription._unwritten = entry
                     writes.append(subscription)
-                else:
-                    subscription.keep_unwritten(entry)
+                elif subscription.keep_unwritten(entry, bound) >= MAX_UNWRITTEN:
+                    if full is None:
+                        full = [subscription]
+                    else:
+                        full.append(subscription)
                 continue
             queue = subscription._queue
             if len(queue) >= buffer and not subscription._overflow():
@@ -90,50 +103,70 @@ class FanOut:
         if waiting is not None:
             waiting.reverse()  # woken from the end: pop() lets each go at once
             _wake_batch(waiting)
-        if writes and not (self._writing or self._scheduled):
-            self._write_batch()
+        # Written after the loop over the subscribers, never during it: a
+        # send may subscribe or leave. Not while writing already (a send
+        # publishes): the write running takes these too.
+        if (writes or full is not None) and not self._writing:
+            self._write(full)
 
-    def _write_batch(self) -> None:
-        """Write to the next :data:`WRITE_BATCH` parked streams all they have not been
-        written yet, in one write each; schedule the next batch.
+    def _write(self, full: list[Subscription] | None) -> None:
+        """Write to the parked streams of ``full``, then to the next :data:`WRITE_BATCH`,
+        all that each has not been written yet, in one write each; schedule the next batch.
 
         A stream that cannot take a write now (it is sending a ping, it is
         ending) is woken instead: its task takes those events from its queue.
         """
-        self._scheduled = False
         self._writing = True  # a send that publishes queues, and does not write here
         writes = self._writes
         try:
+            if full is not None:
+                for subscription in full:
+                    _write_several(subscription)
             pop = writes.popleft
             for _ in range(min(WRITE_BATCH, len(writes))):
                 subscription = pop()
                 unwritten = subscription._unwritten
                 if unwritten is None:
                     continue  # woken meanwhile (its task has them), or written already
-                sink = subscription._sink
+                if unwritten is Unwritten.SEVERAL:
+                    _write_several(subscription)
+                    continue
+                sink = subscription._sink  # the usual case: one event, nothing allocated
                 assert sink is not None  # a sink that goes takes `_unwritten` to the queue
                 subscription._unwritten = None  # a send that publishes starts afresh
-                if unwritten is not Unwritten.SEVERAL:  # the usual case: nothing allocated
-                    if sink.deliver(unwritten.event._encoded):
-                        subscription._last = unwritten
-                        continue
-                    subscription._unwritten = unwritten
-                    subscription._wake()  # its task takes it
+                if sink.deliver(unwritten.event._encoded):
+                    subscription._last = unwritten
                     continue
-                # Out of the queue before the write: what a send publishes queues after.
-                queue = subscription._queue
-                entries = queue.copy()
-                queue.clear()
-                if sink.deliver(b"".join([entry.event._encoded for entry in entries])):
-                    subscription._last = entries[-1]
-                    continue
-                queue[:0] = entries
-                subscription._wake()  # its task takes them
+                subscription._unwritten = unwritten
+                subscription._wake()  # its task takes it
         finally:
             self._writing = False
-        if writes:
+        if writes and not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._write_batch)
+            asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._scheduled = False
+        if self._writes and not self._writing:
+            self._write(None)
+
+
+def _write_several(subscription: Subscription) -> None:
+    """Write the events a parked stream has waiting in its queue (``Unwritten.SEVERAL``)
+    in one write, or wake it to take them; nothing if it was woken meanwhile."""
+    sink = subscription._sink
+    if sink is None or subscription._unwritten is not Unwritten.SEVERAL:
+        return
+    subscription._unwritten = None
+    # Out of the queue before the write: what a send publishes queues after.
+    queue = subscription._queue
+    entries = queue.copy()
+    queue.clear()
+    if sink.deliver(b"".join([entry.event._encoded for entry in entries])):
+        subscription._last = entries[-1]
+        return
+    queue[:0] = entries
+    subscription._wake()  # its task takes them
 
 
 def _wake_batch(waiting: list[asyncio.Future[None]]) -> None:

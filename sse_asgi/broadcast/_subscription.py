@@ -513,18 +513,20 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             if unwritten is not Unwritten.SEVERAL:
                 self._queue.insert(0, unwritten)  # SEVERAL: they are in the queue already
 
-    def keep_unwritten(self, entry: Entry) -> None:
+    def keep_unwritten(self, entry: Entry, bound: int) -> int:
         """Parked, with events not written yet: queue ``entry`` after them (events come
-        faster than the fan-out writes them), within ``buffer`` and its overflow policy."""
+        faster than the fan-out writes them); the overflow policy applies from ``bound``
+        events. Returns how many are waiting (0: it overflowed and ended)."""
         unwritten = self._unwritten
         assert unwritten is not None
         queue = self._queue
         if unwritten is not Unwritten.SEVERAL:
             queue.append(unwritten)  # the queue is empty while parked
             self._unwritten = Unwritten.SEVERAL
-        if len(queue) >= self._buffer and not self._overflow():
-            return  # disconnected: ended, nothing half-sent
+        if len(queue) >= bound and not self._overflow():
+            return 0  # disconnected: ended, nothing half-sent
         queue.append(entry)
+        return len(queue)
 
     def _wake(self) -> None:
         sink = self._sink
