@@ -102,7 +102,7 @@ async def test_a_stream_woken_before_its_write_takes_its_events_in_order() -> No
         # A gap in deliveries wakes it to catch up (as a ping or its end would):
         # what the fan-out had not written goes to its queue, ahead of the rest.
         last.fall_behind()
-        assert last._unwritten is None
+        assert last._unwritten is Unwritten.NOTHING  # in the queue of writes, nothing to write
         assert last._sink is None
         await publish(broadcast, "three")
         await eventually(lambda: all(len(wire.data) == 3 for wire in wires))
@@ -163,7 +163,7 @@ async def test_a_publisher_faster_than_the_loop_writes_what_waits_itself(
 
 def waiting(subscription: Subscription) -> int:
     """Events a parked subscription has that the fan-out has not written yet."""
-    if subscription._unwritten is None:
+    if subscription._unwritten is None or subscription._unwritten is Unwritten.NOTHING:
         return 0
     if subscription._unwritten is Unwritten.SEVERAL:
         return len(subscription._queue)
@@ -219,4 +219,21 @@ async def test_events_waiting_together_make_nothing_for_the_collector_per_stream
         # to 10,000 streams sets off no collection (and no full one later).
         assert made < 50
         await eventually(lambda: all(len(wire.data) == 5 for wire in wires))
+        await finish(wires, tasks)
+
+
+async def test_the_queue_of_writes_holds_each_stream_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches of 4 over 100 streams: a publisher that never lets the loop turn
+    # writes streams itself (MAX_UNWRITTEN) ahead of their turn in the queue of
+    # writes; they must not join it again while they are in it.
+    monkeypatch.setattr(_fan_out, "WRITE_BATCH", 4)
+    async with Broadcast() as broadcast:
+        wires, tasks, _ = await serve_many(broadcast, 100)
+        longest = 0
+        for n in range(1000):
+            await publish(broadcast, str(n))
+            longest = max(longest, len(broadcast._fan_out._writes))
+        assert longest <= 100
+        await eventually(lambda: all(len(wire.data) == 1000 for wire in wires))
+        assert all(wire.data == [str(n) for n in range(1000)] for wire in wires)
         await finish(wires, tasks)

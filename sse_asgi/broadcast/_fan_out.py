@@ -10,16 +10,18 @@ subscriber before it returns; then:
   at a time (:func:`_wake_batch`);
 - a subscriber whose stream is *parked* on it (``sse_asgi._direct_writes``)
   is not woken: its events are written to its connection from here,
-  :data:`WRITE_BATCH` streams at a time, each turn of the event loop one
-  batch (:meth:`FanOut._write_batch`). A stream gets everything queued for
-  it in one write. So when events come faster than a fan-out can write
-  them (a burst to 10,000 connections), an event published while an
-  earlier one is still being written goes out with it, in the same write,
-  to every stream not reached yet: a fan-out that falls behind catches up
-  instead of falling further behind, and no event waits longer than one
-  pass over the streams. Between batches, the loop runs other tasks and
-  polls for I/O, so a fan-out does not hold up every other connection for
-  its whole length.
+  :data:`WRITE_BATCH` streams at a time, one batch per publish and per turn
+  of the event loop, those that waited longest first (:meth:`FanOut._write`).
+  A stream gets everything queued for it in one write. So when events come
+  faster than a fan-out can write them (a burst to 10,000 connections), an
+  event published while an earlier one is still being written goes out
+  with it, in the same write, to every stream not reached yet: a fan-out
+  that falls behind catches up instead of falling further behind, and no
+  event waits much longer than one pass over the streams. Between batches,
+  the loop runs other tasks and polls for I/O, so a fan-out does not hold
+  up every other connection for its whole length. A publisher that never
+  lets the loop turn writes a stream's events itself once
+  :data:`MAX_UNWRITTEN` wait for it.
 """
 
 from __future__ import annotations
@@ -120,24 +122,26 @@ class FanOut:
         writes = self._writes
         try:
             if full is not None:
-                for subscription in full:
-                    _write_several(subscription)
+                for subscription in full:  # they stay in the queue of writes: NOTHING
+                    _write_several(subscription, Unwritten.NOTHING)
             pop = writes.popleft
             for _ in range(min(WRITE_BATCH, len(writes))):
                 subscription = pop()
                 unwritten = subscription._unwritten
-                if unwritten is None:
-                    continue  # woken meanwhile (its task has them), or written already
                 if unwritten is Unwritten.SEVERAL:
-                    _write_several(subscription)
+                    _write_several(subscription, None)
                     continue
+                if unwritten is Unwritten.NOTHING:
+                    subscription._unwritten = None  # written already, or requeued
+                    continue
+                assert unwritten is not None  # None: not in the queue of writes
                 sink = subscription._sink  # the usual case: one event, nothing allocated
                 assert sink is not None  # a sink that goes takes `_unwritten` to the queue
                 subscription._unwritten = None  # a send that publishes starts afresh
                 if sink.deliver(unwritten.event._encoded):
                     subscription._last = unwritten
                     continue
-                subscription._unwritten = unwritten
+                subscription._queue.insert(0, unwritten)
                 subscription._wake()  # its task takes it
         finally:
             self._writing = False
@@ -151,13 +155,15 @@ class FanOut:
             self._write(None)
 
 
-def _write_several(subscription: Subscription) -> None:
+def _write_several(subscription: Subscription, then: Unwritten | None) -> None:
     """Write the events a parked stream has waiting in its queue (``Unwritten.SEVERAL``)
-    in one write, or wake it to take them; nothing if it was woken meanwhile."""
+    in one write, or wake it to take them; nothing if it was woken meanwhile. Its
+    ``_unwritten`` becomes ``then``: None if it has left the queue of writes."""
+    if subscription._unwritten is not Unwritten.SEVERAL:
+        return  # woken meanwhile: requeued
     sink = subscription._sink
-    if sink is None or subscription._unwritten is not Unwritten.SEVERAL:
-        return
-    subscription._unwritten = None
+    assert sink is not None  # a sink that goes takes `_unwritten` to the queue
+    subscription._unwritten = then
     # Out of the queue before the write: what a send publishes queues after.
     queue = subscription._queue
     entries = queue.copy()

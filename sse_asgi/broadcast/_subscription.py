@@ -61,9 +61,10 @@ _ENDED = "ended"
 
 
 class Unwritten(enum.Enum):
-    """What a parked subscription holds besides one entry not written yet."""
+    """What a subscription holds for the fan-out besides one entry not written yet."""
 
     SEVERAL = "several"  # entries not written yet, in order, in its queue
+    NOTHING = "nothing"  # none, but it is still in the fan-out's queue of writes
 
 
 class _Deliveries(Protocol):
@@ -203,12 +204,15 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         # A stream parked on us (``sse_asgi._direct_writes``): the fan-out
         # writes live events straight to its connection.
         self._sink: Sink | None = None
-        # Parked only: what the fan-out has yet to write to that stream -- one
-        # entry (not in `_queue`: at fan-out, touching each queue, growing and
+        # What the fan-out has yet to write to a parked stream -- one entry
+        # (not in `_queue`: at fan-out, touching each queue, growing and
         # shrinking it, would cost a tenth of the write), or SEVERAL: events
         # came faster than it wrote them, and they wait in `_queue` (no list
-        # made per subscriber for the collector to count). Whenever the sink
-        # goes, one entry goes back to the head of the queue (`_requeue`).
+        # made per subscriber for the collector to count); NOTHING once they
+        # are written or requeued but the subscription is still in the
+        # fan-out's queue of writes. None exactly when it is not in that queue,
+        # so it is there at most once. Whenever the sink goes, they go back to
+        # the head of the queue (`_requeue`).
         self._unwritten: Entry | Unwritten | None = None
 
     async def __aenter__(self) -> Subscription:
@@ -509,16 +513,20 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         at the head of the queue."""
         unwritten = self._unwritten
         if unwritten is not None:
-            self._unwritten = None
-            if unwritten is not Unwritten.SEVERAL:
+            self._unwritten = Unwritten.NOTHING  # still in the fan-out's queue of writes
+            if not isinstance(unwritten, Unwritten):
                 self._queue.insert(0, unwritten)  # SEVERAL: they are in the queue already
 
     def keep_unwritten(self, entry: Entry, bound: int) -> int:
-        """Parked, with events not written yet: queue ``entry`` after them (events come
-        faster than the fan-out writes them); the overflow policy applies from ``bound``
-        events. Returns how many are waiting (0: it overflowed and ended)."""
+        """Parked, in the fan-out's queue of writes: keep ``entry`` after the events not
+        written yet (they come faster than the fan-out writes them); the overflow
+        policy applies from ``bound`` events. Returns how many are waiting (0: it
+        overflowed and ended)."""
         unwritten = self._unwritten
         assert unwritten is not None
+        if unwritten is Unwritten.NOTHING:
+            self._unwritten = entry
+            return 1
         queue = self._queue
         if unwritten is not Unwritten.SEVERAL:
             queue.append(unwritten)  # the queue is empty while parked
