@@ -1,4 +1,4 @@
-"""Direct writes: a publisher writes an event to an idle stream itself, without waking it.
+"""Direct writes: a fan-out writes events to an idle stream itself, without waking it.
 
 At fan-out, one event goes to thousands of streams that all wait for it.
 Waking each stream's task to send it costs a task step, a future and a
@@ -7,16 +7,18 @@ stream whose iterator can hand events straight over (a broadcast
 :class:`~sse_asgi.Subscription`, which implements :class:`DirectSource`)
 *parks* instead of awaiting it when nothing is queued: it registers itself
 as the iterator's :class:`Sink` and sleeps on a future of its own. The
-publisher then calls :meth:`Sink.deliver` per event, which writes it to the
-connection from the publisher's task, exactly as a hand-written fan-out
-over a list of ``send`` callables would.
+source then calls :meth:`Sink.deliver` with the events queued for it, which
+writes them to the connection from the source's task (a publisher's, or
+the one the source writes a batch of streams in), as a hand-written
+fan-out over a list of ``send`` callables would; several events waiting
+together go in one write.
 
 A delivery the stream cannot take at once is never lost:
 
 - the stream is not idle (a keep-alive ping is being sent, its headers are
   not out yet, it is ending): ``deliver`` returns False, the source queues
-  the event as usual and calls :meth:`Sink.wake`; the stream takes it with
-  its next ``__anext__``.
+  the events as usual and calls :meth:`Sink.wake`; the stream takes them
+  with its next ``__anext__``.
 - the write would wait (the client reads slowly and the server applies
   back-pressure, or a middleware's ``send`` awaits something): the write
   is already started, so it is handed over -- the stream's own task
@@ -39,20 +41,20 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ._event import ServerSentEvent
-
 __all__ = ["DirectSource", "Sink", "direct_source"]
 
 
 class Sink(Protocol):
     """A parked stream, as its iterator sees it (implemented by the send loop)."""
 
-    def deliver(self, event: ServerSentEvent) -> bool:
-        """Write ``event`` to the connection now, or take charge of writing it.
+    def deliver(self, body: bytes) -> bool:
+        """Write ``body`` (one or more encoded events) to the connection now, or take
+        charge of writing it.
 
-        True: the event is the stream's (written, or handed to its task, or
-        the client is gone); the source must not yield it. False: the stream
-        cannot take it now; the source keeps it and calls :meth:`wake`.
+        True: the events are the stream's (written, or handed to its task, or
+        the client is gone); the source must not yield them. False: the stream
+        cannot take them now (nothing was sent); the source keeps them and
+        calls :meth:`wake`.
         Never raises, but ``KeyboardInterrupt`` and ``SystemExit`` (which
         asyncio lets through any task): whatever the write raises is the
         stream's.
@@ -69,9 +71,11 @@ class DirectSource(Protocol):
     The stream awaits ``start()`` once, before anything else. Then
     ``park(sink)`` returns True only when ``__anext__`` would have to wait
     for the next event: from then on, until it calls ``sink.wake()`` or the
-    stream calls ``unpark(sink)``, the source offers each event to
-    ``sink.deliver`` before queueing it, in order, and wakes the sink for
-    anything else that would end its wait (the end, falling behind).
+    stream calls ``unpark(sink)``, the source hands its events to
+    ``sink.deliver`` (in order, once each; those it has not handed over yet
+    go to its queue, ahead of any later one, when the sink leaves), and
+    wakes the sink for anything else that would end its wait (the end,
+    falling behind).
     """
 
     async def start(self) -> None:
@@ -81,7 +85,7 @@ class DirectSource(Protocol):
         """Register ``sink`` for the next events if none is waiting; False if one is."""
 
     def unpark(self, sink: Sink) -> None:
-        """Stop offering events to ``sink`` (it is awake again)."""
+        """Stop handing events to ``sink`` (it is awake again); queue what it did not get."""
 
 
 def direct_source(iterator: object) -> DirectSource | None:

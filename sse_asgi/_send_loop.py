@@ -15,9 +15,9 @@ and the timer are a driver's to run -- ``_asyncio_driver`` on asyncio,
 idle connection costs two sleeping tasks and one timer.
 
 A pump whose iterator can hand events over (a broadcast subscription) parks
-instead of awaiting it when nothing is queued: publishers then write each
-event to the connection themselves, from their own task, and the pump sleeps
-through a fan-out (``_direct_writes``; :meth:`SendLoop.deliver`). A write
+instead of awaiting it when nothing is queued: the broadcast's fan-out then
+writes the events to the connection itself, from its own task, and the pump
+sleeps through it (``_direct_writes``; :meth:`SendLoop.deliver`). A write
 that would wait is handed back to the pump, which finishes it as it would
 its own send.
 
@@ -49,7 +49,7 @@ import enum
 import logging
 import time
 import types
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Generator
 from typing import Any
 
 import anyio
@@ -106,12 +106,14 @@ class SendLoop:
         "_handoff",
         "_headers",
         "_iterator",
+        "_loop",
         "_send",
         "_settings",
         "_status",
         "_task",
         "_timer_send_done",
         "_waiter",
+        "_writable",
         "timing",
     )
 
@@ -144,12 +146,16 @@ class SendLoop:
         self._batch: list[bytes] | tuple[()] = [] if settings.coalesce is not None else ()
         self._batch_size = 0
         self._driver: Driver | None = _driver_for(self, receive)
-        # Parked (``_direct_writes``): the future the pump sleeps on, the
-        # context and the task a publisher's write runs as, and a write it
-        # handed over (or the error it raised) for the pump to finish.
+        # Parked (``_direct_writes``): the future the pump sleeps on; whether
+        # a write may start now (parked, the headers out, no timer send, not
+        # ending: one flag, kept by every change of those, read per delivery);
+        # the context, task and loop a publisher's write runs in, as, and on;
+        # and a write it handed over (or the error it raised) for the pump.
         self._waiter: asyncio.Future[None] | None = None
+        self._writable = False
         self._context: contextvars.Context | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._handoff: tuple[Step, Any] | BaseException | None = None
 
     # -- control, from the watcher or from outside (shutdown) ------------------------------
@@ -182,6 +188,7 @@ class SendLoop:
         if self._end is not None:
             return  # already stopping
         self._end = reason
+        self._writable = False
         if self._driver is not None:
             self._driver.cancel()  # before the pump starts, the driver cancels as it starts
 
@@ -316,19 +323,23 @@ class SendLoop:
             # it, as the stream's task (``_eventloop``).
             self._context = contextvars.copy_context()
             self._task = asyncio.current_task()
+            self._loop = asyncio.get_running_loop()
         return source
 
     async def _parked(self, source: DirectSource) -> bool:
-        """Sleep while publishers write to the stream; then finish a write they handed
+        """Sleep while the fan-out writes to the stream; then finish a write it handed
         over. True if there was one (``_stop`` is called if the client left)."""
         waiter = self._waiter = asyncio.get_running_loop().create_future()
+        self._writable = (
+            self.timing.headers_sent and self._timer_send_done is None and self._end is None
+        )
         try:
             await waiter
         except BaseException:
             self._drop_handoff()
             raise
         finally:
-            self._waiter = None
+            self._waiter, self._writable = None, False
             source.unpark(self)
         handoff, self._handoff = self._handoff, None
         if isinstance(handoff, BaseException):
@@ -345,46 +356,67 @@ class SendLoop:
             return True
         return False
 
-    def deliver(self, event: ServerSentEvent) -> bool:
-        """Write ``event`` from the publisher's task (:class:`~sse_asgi._direct_writes.Sink`).
+    def deliver(self, body: bytes) -> bool:
+        """Write ``body`` (encoded events) from the fan-out's task
+        (:class:`~sse_asgi._direct_writes.Sink`).
 
         Only while parked, with nothing else being sent and the headers out;
         else False. A write that would wait is handed to the pump.
         """
-        waiter = self._waiter  # None once woken
-        timing = self.timing
-        if (
-            waiter is None
-            or self._end is not None
-            or timing.send_started is not None
-            or not timing.headers_sent
-        ):
+        if not self._writable:
             return False
-        try:
-            body = self._settings.encode_item(event)
-        except Exception:
-            return False  # the pump meets the error again, on its own path
-        context, task = self._context, self._task
+        context, task, loop = self._context, self._task, self._loop
         assert context is not None
         assert task is not None
-        timing.send_started = now = _monotonic()
+        assert loop is not None
+        now = _monotonic()
+        # As the stream's task: asyncio's hook (3.12+), or its dict set and put
+        # back in place (3.10, 3.11). All in this one function, per delivery: a
+        # Python call more would cost a tenth of the write.
+        swap, tasks = swap_current_task, current_tasks
+        if swap is not None:
+            publisher = swap(loop, task)
+        else:
+            assert tasks is not None  # no stream parks without one or the other
+            publisher = tasks.get(loop)
+            tasks[loop] = task
+        handoff: tuple[Step, Any] | None
         try:
-            handoff = context.run(_first_write, task, self._send, body)
+            try:
+                message: HTTPResponseBodyEvent = {
+                    "type": "http.response.body",
+                    "body": body,
+                    "more_body": True,
+                }
+                awaitable = context.run(self._send, message)
+                if type(awaitable) is _Coroutine:
+                    # next() with a default reports a coroutine's return without
+                    # raising StopIteration: nothing made and caught per delivery.
+                    step: Generator[Any, Any, Any] = awaitable.__await__()
+                    signal = context.run(next, step, _WRITTEN)
+                    handoff = None if signal is _WRITTEN else (step, signal)
+                else:  # a future, a custom awaitable: the general way
+                    handoff = context.run(_first_step, awaitable)
+            finally:
+                if swap is not None:
+                    swap(loop, publisher)
+                elif publisher is None:
+                    tasks.pop(loop, None)  # type: ignore[union-attr]  # not None: see above
+                else:
+                    tasks[loop] = publisher  # type: ignore[index]
         except OSError:  # ASGI 2.4: the client is gone
-            timing.send_started = None
             self._stop(End.DISCONNECT)
             return True
         except (KeyboardInterrupt, SystemExit):
-            timing.send_started = None
             raise  # the process is stopping: the publisher's to raise, as asyncio would
         except BaseException as error:  # whatever it is, one stream's: never the publisher's
             self._handoff = error  # raised by the pump, as its own send's would be
             self.wake()
             return True
         if handoff is None:  # written
-            timing.send_started = None
-            timing.last_send = now
+            self.timing.last_send = now
             return True
+        self.timing.send_started = now  # the pump finishes it, under the send timeout
         self._handoff = handoff
         self.wake()
         return True
@@ -392,8 +424,9 @@ class SendLoop:
     def wake(self) -> None:
         """Unpark the pump (:class:`~sse_asgi._direct_writes.Sink`)."""
         waiter = self._waiter
+        self._writable = False  # a woken pump takes no more writes
         if waiter is not None:
-            self._waiter = None  # a woken pump takes no more writes
+            self._waiter = None
             if not waiter.done():  # a cancelled pump needs no waking
                 waiter.set_result(None)
 
@@ -485,6 +518,7 @@ class SendLoop:
     async def _send_from_timer(self, body: bytes | None) -> None:
         """Send the headers (``body=None``) or a body chunk; the pump waits meanwhile."""
         done = self._timer_send_done = anyio.Event()
+        self._writable = False  # a parked stream takes no write meanwhile
         timing = self.timing
         timing.send_started = _monotonic()
         timeout = self._settings.send_timeout
@@ -503,6 +537,9 @@ class SendLoop:
             timing.last_send = _monotonic()  # its end: a slow ping does not make the next one due
             self._timer_send_done = None
             done.set()
+        # Parked still: writes may start again, now that the headers are out (not
+        # after a send that raised: the stream is being torn down).
+        self._writable = self._waiter is not None and self._end is None
 
     # -- sending --------------------------------------------------------------------------
 
@@ -615,43 +652,7 @@ class SendLoop:
 
 
 _WRITTEN: Any = object()
-
-
-def _first_write(task: asyncio.Task[Any], send: Send, body: bytes) -> tuple[Step, Any] | None:
-    """Start sending ``body`` (in the stream's context) as the stream's ``task``: None if
-    that wrote it, else the write's step and what it yielded, for ``resume``.
-
-    ``_suspension.first_step`` for the one awaitable a publisher drives per
-    delivery, at half its cost: ``next()`` on a coroutine's ``__await__()``
-    iterator reports a return of None (every ``send``'s) without raising
-    ``StopIteration`` -- no exception made and caught per delivery.
-    """
-    loop = task.get_loop()
-    # As the stream's task: asyncio's hook (3.12+), or its dict set and put
-    # back in place (3.10, 3.11: a Python call each way would cost a tenth of
-    # the write).
-    tasks, swap = current_tasks, swap_current_task
-    if swap is not None:
-        publisher = swap(loop, task)
-    else:
-        assert tasks is not None  # no stream parks without one or the other
-        publisher = tasks.get(loop)
-        tasks[loop] = task
-    try:
-        awaitable = send({"type": "http.response.body", "body": body, "more_body": True})
-        if type(awaitable) is not types.CoroutineType:
-            return _first_step(awaitable)  # a future, a custom awaitable: the general way
-        step = awaitable.__await__()
-        signal = next(step, _WRITTEN)
-        return None if signal is _WRITTEN else (step, signal)
-    finally:
-        if swap is not None:
-            swap(loop, publisher)
-        elif tasks is not None:
-            if publisher is None:
-                tasks.pop(loop, None)
-            else:
-                tasks[loop] = publisher
+_Coroutine = types.CoroutineType
 
 
 def _first_step(awaitable: Awaitable[Any]) -> tuple[Step, Any] | None:

@@ -29,7 +29,7 @@ from sse_asgi import (
     last_event_id,
 )
 from sse_asgi._suspension import counts_suspensions, first_step, resume
-from sse_asgi.broadcast._subscription import WAKE_BATCH
+from sse_asgi.broadcast._fan_out import WAKE_BATCH
 from sse_asgi.testing import connect
 
 from . import broadcast_support

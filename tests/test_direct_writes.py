@@ -8,14 +8,10 @@ on the memory backend and on Redis (where the reader task publishes).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import gc
-import json
 import logging
-import sys
 import weakref
-from collections.abc import AsyncIterator, Callable
-from types import FrameType
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -23,109 +19,23 @@ import pytest
 
 from sse_asgi import Broadcast, EventDecoder, EventSourceResponse, Subscription
 from sse_asgi._direct_writes import DirectSource, direct_source
-from sse_asgi.broadcast._subscription import offer_all
 from sse_asgi.types import ReceiveMessage, SendMessage
 
 from . import broadcast_support
 from .asgi_fakes import http_scope
 from .broadcast_support import Factory, eventually
+from .direct_writes_support import Wire, in_a_publish, parked, publish, serve
 
 pytestmark = pytest.mark.anyio
 
 make_broadcast = broadcast_support.make_broadcast
 redis = broadcast_support.redis
 
-# The stream's context, as a middleware in front of the response would set it.
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
-
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Parking is asyncio's (trio streams are checked separately below)."""
     return "asyncio"
-
-
-class Wire:
-    """A connection: what was sent, by which task, in which context; can block or fail sends."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.tasks: list[asyncio.Task[Any] | None] = []
-        self.direct: list[bool] = []  # written from inside a publish (its fan-out)
-        self.request_ids: list[str] = []
-        self.block: Callable[[bytes], bool] = lambda body: False
-        self.release = asyncio.Event()
-        self.blocked = asyncio.Event()
-        self.fail_with: BaseException | None = None
-        self.send_closed = False  # a blocked send was closed (its finally ran)
-        self.gone = asyncio.Event()
-        self.started = asyncio.Event()
-
-    async def receive(self) -> ReceiveMessage:
-        await self.gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: SendMessage) -> None:
-        if message["type"] == "http.response.start":
-            self.started.set()
-            return
-        body = bytes(message.get("body", b""))
-        if self.fail_with is not None and body:
-            raise self.fail_with
-        if self.block(body):
-            self.blocked.set()
-            try:
-                await self.release.wait()
-            finally:
-                if not self.release.is_set():
-                    self.send_closed = True
-        self.bodies.append(body)
-        self.tasks.append(asyncio.current_task())
-        self.direct.append(_in_a_publish())
-        self.request_ids.append(request_id.get())
-
-    @property
-    def data(self) -> list[str]:
-        return [json.loads(event.data) for event in EventDecoder().feed(b"".join(self.bodies))]
-
-
-def _in_a_publish() -> bool:
-    """Whether the caller runs inside a publish's fan-out (``offer_all``) -- not in a step
-    of the stream's own task, though it runs as that task either way."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is offer_all.__code__:
-            return True
-        frame = frame.f_back
-    return False
-
-
-async def serve(
-    broadcast: Broadcast, wire: Wire, **options: Any
-) -> tuple[asyncio.Task[None], Subscription]:
-    """Serve one stream of topic "t" in a task of its own; return it once its headers are out."""
-    subscription = broadcast.subscribe("t")
-
-    async def stream() -> None:
-        request_id.set("stream")
-        response = EventSourceResponse(subscription, first_event_grace=0, **options)
-        await response(http_scope(), wire.receive, wire.send)
-
-    task = asyncio.get_running_loop().create_task(stream())
-    with anyio.fail_after(5):
-        await wire.started.wait()
-        await _parked(subscription)
-    return task, subscription
-
-
-async def _parked(subscription: Subscription) -> None:
-    await eventually(lambda: subscription._sink is not None)
-
-
-async def publish(broadcast: Broadcast, data: str) -> None:
-    """Publish as a request of its own would: another task, another context."""
-    request_id.set("publisher")
-    await broadcast.publish("t", data)
 
 
 async def test_a_publish_writes_to_a_parked_stream_from_its_own_task(
@@ -288,14 +198,14 @@ async def test_the_first_event_before_the_headers_goes_through_the_stream(
             await EventSourceResponse(subscription)(http_scope(), wire.receive, wire.send)
 
         task = asyncio.get_running_loop().create_task(stream())
-        await _parked(subscription)
+        await parked(subscription)
         assert not wire.started.is_set()  # within the first-event grace: no headers yet
         await publish(broadcast, "one")
         await eventually(lambda: wire.data == ["one"])
         assert wire.started.is_set()
         assert wire.direct == [False]  # the stream sent its headers and the event
         assert wire.tasks == [task]
-        await _parked(subscription)
+        await parked(subscription)
         await publish(broadcast, "two")
         await eventually(lambda: wire.data == ["one", "two"])
         assert wire.direct[1]
@@ -423,7 +333,7 @@ async def test_a_finished_timer_action_is_not_kept() -> None:
         try:
             with anyio.fail_after(5):
                 await wire.started.wait()  # sent by the timer's task, after the grace
-                await _parked(subscription)
+                await parked(subscription)
         finally:
             loop.set_task_factory(None)
         gc.collect()
@@ -460,7 +370,7 @@ async def test_a_fastapi_route_returning_the_subscription_parks() -> None:
             async def recorded(message: SendMessage) -> None:
                 if message["type"] == "http.response.body" and message.get("body"):
                     assert asyncio.current_task() is request_task  # as the stream's task, always
-                    body_senders.append(_in_a_publish())
+                    body_senders.append(in_a_publish())
                 await send(message)
 
             await app(scope, receive, recorded)

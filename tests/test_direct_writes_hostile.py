@@ -39,7 +39,7 @@ from sse_asgi.types import ASGIApp, Receive, Scope, Send, SendMessage
 from . import broadcast_support
 from .asgi_fakes import http_scope
 from .broadcast_support import Factory, eventually, registered
-from .test_direct_writes import Wire, publish, serve
+from .direct_writes_support import Wire, publish, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -469,6 +469,36 @@ async def test_pings_follow_a_silence_after_direct_writes() -> None:
         await eventually(lambda: any(body.startswith(b":") for body in wire.bodies[1:]))
         wire.gone.set()
         await task
+
+
+async def test_nothing_is_written_after_a_ping_whose_send_raised() -> None:
+    async with Broadcast() as broadcast:
+        wire = Wire()
+        ping_failed = asyncio.Event()
+        original = wire.send
+        after_failure: list[bytes] = []
+
+        async def send(message: SendMessage) -> None:
+            body = bytes(message.get("body", b""))  # type: ignore[call-overload]
+            if body.startswith(b":"):
+                ping_failed.set()  # the publisher runs before the stream is torn down
+                raise RuntimeError("the ping's send failed")
+            if ping_failed.is_set():
+                after_failure.append(body)
+            await original(message)
+
+        wire.send = send  # type: ignore[method-assign]
+        task, _ = await serve(broadcast, wire, ping_interval=0.05)
+
+        async def publisher() -> None:
+            await ping_failed.wait()
+            await broadcast.publish("t", "after the failure")
+
+        publishing = asyncio.get_running_loop().create_task(publisher())
+        with anyio.fail_after(5), pytest.raises(RuntimeError):
+            await task
+        await publishing
+        assert after_failure == []  # a stream whose send failed takes no direct write
 
 
 async def test_shutdown_ends_a_stream_with_a_write_handed_over_within_its_bound() -> None:

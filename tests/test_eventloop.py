@@ -19,7 +19,7 @@ def anyio_backend() -> str:
 
 
 def make_current(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None) -> Any:
-    """What ``_send_loop._first_write`` does, one way or the other."""
+    """What ``SendLoop.deliver`` does, one way or the other."""
     if swap_current_task is not None:
         return swap_current_task(loop, task)
     assert current_tasks is not None

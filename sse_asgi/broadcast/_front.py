@@ -13,9 +13,10 @@ from .._errors import InvalidEventError
 from .._event import ServerSentEvent
 from ._backend import BroadcastBackend, Entry
 from ._errors import BroadcastClosedError
+from ._fan_out import FanOut
 from ._ids import check_topic
 from ._memory import MemoryBackend
-from ._subscription import Subscription, offer_all
+from ._subscription import Subscription
 
 __all__ = ["MAX_TOPICS_PER_SUBSCRIPTION", "Broadcast", "Overflow"]
 
@@ -111,6 +112,7 @@ class Broadcast:
         # Per topic, in subscription order (a dict as an ordered set): a publish
         # wakes subscribers in the order their tasks were made.
         self._subscribers: dict[str, dict[Subscription, None]] = {}
+        self._fan_out = FanOut(buffer)
         self._state: Literal["new", "starting", "running", "closed"] = "new"
         self._started = anyio.Event()
         self._task_group: TaskGroup | None = None
@@ -341,16 +343,17 @@ class Broadcast:
 class _Listener:
     """The broadcast as its backend sees it (:class:`~sse_asgi.broadcast.Listener`)."""
 
-    __slots__ = ("_broadcast", "_subscribers")
+    __slots__ = ("_broadcast", "_fan_out", "_subscribers")
 
     def __init__(self, broadcast: Broadcast) -> None:
         self._broadcast = broadcast
         self._subscribers = broadcast._subscribers
+        self._fan_out = broadcast._fan_out
 
     def deliver(self, entry: Entry) -> None:
         subscribers = self._subscribers.get(entry.topic)
         if subscribers:
-            offer_all(subscribers, entry, self._broadcast.buffer)
+            self._fan_out.offer_all(subscribers, entry)
 
     def watches(self, topic: str) -> bool:
         return topic in self._subscribers

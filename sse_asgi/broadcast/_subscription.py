@@ -12,10 +12,10 @@ A subscription is in one of four states:
   has those events -- and a later read must start after the overflow before
   the subscription may hand over to them.
 - ``live``: every event arrives through :meth:`Subscription.offer` (and its
-  inlined twin :func:`offer_all`, the fan-out's hot path) into a queue of at
-  most ``buffer`` events, where the overflow policy applies -- or, while a
-  stream is parked on the subscription and nothing is queued, straight to
-  that stream's connection.
+  inlined twin in ``_fan_out``, the fan-out's hot path) into a queue of at
+  most ``buffer`` events, where the overflow policy applies; while a stream
+  is parked on the subscription, the fan-out writes what is queued straight
+  to that stream's connection.
 - ``ended``: closed, overflowed, or failed; what is queued is still yielded.
 
 Registration happens once, in one synchronous step after every await of
@@ -26,6 +26,7 @@ subscription that fails later (a read, its filter) unregisters itself.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from types import TracebackType
@@ -40,7 +41,7 @@ from ._backend import BroadcastBackend, Entry, Lost, Position
 from ._errors import BroadcastClosedError
 from ._ids import MAX_LAST_EVENT_ID, same_epoch, summary
 
-__all__ = ["REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "WAKE_BATCH", "Subscription", "offer_all"]
+__all__ = ["LIVE", "REPLAY_PAGE_BYTES", "REPLAY_PAGE_EVENTS", "Subscription", "Unwritten"]
 
 logger = logging.getLogger("sse_asgi")
 
@@ -49,17 +50,27 @@ logger = logging.getLogger("sse_asgi")
 REPLAY_PAGE_EVENTS = 64
 REPLAY_PAGE_BYTES = 1 << 18
 
-# Waiting subscribers woken per turn of the event loop (see _wake_batch).
-WAKE_BATCH = 256
-
 # The topic of a reset's entry: no real topic is empty.
 _RESET = ""
 
 # States, compared by identity on the hot path.
 _NEW = "new"
 _BEHIND = "behind"
-_LIVE = "live"
+LIVE = "live"  # the fan-out (``_fan_out``) reads it too
 _ENDED = "ended"
+
+
+class Unwritten(enum.Enum):
+    """What a subscription holds for the fan-out besides one entry not written yet."""
+
+    SEVERAL = "several"  # entries not written yet, in order, in its queue
+    NOTHING = "nothing"  # none, but it is still in the fan-out's queue of writes
+
+
+class _Deliveries(Protocol):
+    """The broadcast's fan-out (``_fan_out.FanOut``), as a subscription sees it."""
+
+    def offer_all(self, subscriptions: Iterable[Subscription], entry: Entry) -> None: ...
 
 
 class _Owner(Protocol):
@@ -80,6 +91,8 @@ class _Owner(Protocol):
     async def _ensure_started(self) -> None: ...
     def _running(self) -> bool: ...
     def _register(self, subscription: Subscription) -> None: ...
+    @property
+    def _fan_out(self) -> _Deliveries: ...
     def _unregister(self, subscription: Subscription) -> None: ...
 
 
@@ -98,9 +111,9 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     iterates the subscription, as a stream does.
 
     ``start``, ``park`` and ``unpark`` let an ``EventSourceResponse`` over a
-    subscription sleep while publishers write each event to its connection
-    themselves (``sse_asgi._direct_writes.DirectSource``): at fan-out, no
-    task is woken per delivery.
+    subscription sleep while the broadcast writes its events to the
+    connection itself (``sse_asgi._direct_writes.DirectSource``): at
+    fan-out, no task is woken per delivery.
 
     ```py
     import anyio
@@ -144,6 +157,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         "_serial",
         "_sink",
         "_state",
+        "_unwritten",
         "_valid_from",
         "suspensions",
         "topics",
@@ -187,9 +201,19 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self._loop = running_asyncio_loop()
         self._awaitable: Awaitable[ServerSentEvent] | None = None  # once started, on asyncio
         self._reading: asyncio.Task[None] | None = None
-        # A stream parked on us (``sse_asgi._direct_writes``): live events go
-        # straight to its connection from the publisher's task.
+        # A stream parked on us (``sse_asgi._direct_writes``): the fan-out
+        # writes live events straight to its connection.
         self._sink: Sink | None = None
+        # What the fan-out has yet to write to a parked stream -- one entry
+        # (not in `_queue`: at fan-out, touching each queue, growing and
+        # shrinking it, would cost a tenth of the write), or SEVERAL: events
+        # came faster than it wrote them, and they wait in `_queue` (no list
+        # made per subscriber for the collector to count); NOTHING once they
+        # are written or requeued but the subscription is still in the
+        # fan-out's queue of writes. None exactly when it is not in that queue,
+        # so it is there at most once. Whenever the sink goes, they go back to
+        # the head of the queue (`_requeue`).
+        self._unwritten: Entry | Unwritten | None = None
 
     async def __aenter__(self) -> Subscription:
         # Entering subscribes: events published after this line are not missed.
@@ -229,8 +253,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         Called by the broadcast for every event of our topics, in order; never blocks.
         """
         state = self._state
-        if state is _LIVE:
-            offer_all((self,), entry, self._buffer)
+        if state is LIVE:
+            self._broadcast._fan_out.offer_all((self,), entry)
         elif state is _BEHIND:
             pending = self._pending
             if pending is None or len(pending) + len(self._queue) >= self._buffer:
@@ -256,7 +280,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         (``sse_asgi._direct_writes.DirectSource``), so a publish writes to it
         without waking its task.
         """
-        if self._state is not _LIVE or self._queue or self._filter is not None:
+        if self._state is not LIVE or self._queue or self._filter is not None:
             return False
         if self._awaitable is None:
             return False  # not on asyncio
@@ -264,9 +288,10 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         return True
 
     def unpark(self, sink: Sink) -> None:
-        """Stop handing events to ``sink``."""
+        """Stop handing events to ``sink``; what it was not written yet is queued."""
         if self._sink is sink:
             self._sink = None
+            self._requeue()
 
     def end(self) -> None:
         """Stop taking events: iteration ends once what is queued has been yielded."""
@@ -279,7 +304,8 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     def fall_behind(self) -> None:
         """Deliveries were not continuous: catch up from the backend after what we hold."""
         state = self._state
-        if state is _LIVE:
+        if state is LIVE:
+            self._requeue()
             queue = self._queue
             self._from = queue[-1] if queue else self._last
             self._state = _BEHIND
@@ -291,7 +317,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
     def counts(self) -> bool:
         """True while this subscription receives every event of its topics (started, not ended)."""
         state = self._state
-        return state is _LIVE or state is _BEHIND
+        return state is LIVE or state is _BEHIND
 
     # -- internals ------------------------------------------------------------------------
 
@@ -318,7 +344,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         broadcast._register(self)
         if position is None:
             self._last = head
-            self._state = _LIVE
+            self._state = LIVE
         else:
             # Resuming: read what it missed first.
             self._from = self._last = position
@@ -341,7 +367,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             state = self._state
             if state is _BEHIND:
                 await self._catch_up()
-            elif state is _LIVE:
+            elif state is LIVE:
                 wakeup = self._event = anyio.Event()
                 self.suspensions += 1  # a fresh event: waiting on it always suspends
                 await wakeup.wait()
@@ -444,7 +470,7 @@ class Subscription(AsyncIterator[ServerSentEvent]):
             self._pending = None
             if not queue:
                 self._last = position
-            self._state = _LIVE
+            self._state = LIVE
         elif len(pending) + len(queue) > self._buffer:
             self._invalidate_pending()
 
@@ -482,10 +508,39 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         self.end()
         return False
 
+    def _requeue(self) -> None:
+        """Put what the fan-out has not written to the stream that was parked here back
+        at the head of the queue."""
+        unwritten = self._unwritten
+        if unwritten is not None:
+            self._unwritten = Unwritten.NOTHING  # still in the fan-out's queue of writes
+            if not isinstance(unwritten, Unwritten):
+                self._queue.insert(0, unwritten)  # SEVERAL: they are in the queue already
+
+    def keep_unwritten(self, entry: Entry, bound: int) -> int:
+        """Parked, in the fan-out's queue of writes: keep ``entry`` after the events not
+        written yet (they come faster than the fan-out writes them); the overflow
+        policy applies from ``bound`` events. Returns how many are waiting (0: it
+        overflowed and ended)."""
+        unwritten = self._unwritten
+        assert unwritten is not None
+        if unwritten is Unwritten.NOTHING:
+            self._unwritten = entry
+            return 1
+        queue = self._queue
+        if unwritten is not Unwritten.SEVERAL:
+            queue.append(unwritten)  # the queue is empty while parked
+            self._unwritten = Unwritten.SEVERAL
+        if len(queue) >= bound and not self._overflow():
+            return 0  # disconnected: ended, nothing half-sent
+        queue.append(entry)
+        return len(queue)
+
     def _wake(self) -> None:
         sink = self._sink
         if sink is not None:
             self._sink = None
+            self._requeue()
             sink.wake()
         future, event = self._future, self._event
         if future is not None:
@@ -495,83 +550,6 @@ class Subscription(AsyncIterator[ServerSentEvent]):
         if event is not None:
             self._event = None
             event.set()
-
-
-def offer_all(subscriptions: Iterable[Subscription], entry: Entry, buffer: int) -> None:
-    """:meth:`Subscription.offer` for every subscription: the fan-out's hot path.
-
-    Runs once per subscriber per event, so the live case is inlined: no copy of
-    the subscribers, nothing allocated per subscriber that the queue does not
-    keep, and no Python call per subscriber but for a full queue or one that
-    is not live (one per subscriber would double the cost of a fan-out).
-
-    A subscriber whose stream is parked on it (``sse_asgi._direct_writes``)
-    gets the event written to its connection here, from the publisher's task,
-    without waking its own. For the others, the event is queued before this
-    returns, and the waiting ones are woken :data:`WAKE_BATCH` at a time (see
-    :func:`_wake_batch`).
-    """
-    waiting: list[asyncio.Future[None]] | None = None
-    for subscription in subscriptions:
-        if subscription._state is not _LIVE:
-            subscription.offer(entry)  # behind (it keeps it for later) or ended
-            continue
-        sink = subscription._sink
-        if sink is not None:  # parked (nothing queued): written from here, or queued
-            if sink.deliver(entry.event):
-                subscription._last = entry
-                continue
-            subscription._sink = None
-            sink.wake()
-        queue = subscription._queue
-        if len(queue) >= buffer and not subscription._overflow():
-            continue
-        queue.append(entry)
-        future = subscription._future
-        if future is not None:
-            subscription._future = None
-            if waiting is None:
-                waiting = [future]
-            else:
-                waiting.append(future)
-        elif subscription._event is not None:
-            subscription._wake()
-    if waiting is not None:
-        waiting.reverse()  # woken from the end: pop() lets each go at once
-        _wake_batch(waiting)
-
-
-def _wake_batch(waiting: list[asyncio.Future[None]]) -> None:
-    """Wake the last :data:`WAKE_BATCH` of ``waiting`` (taking them off it); the rest on
-    the event loop's next turn.
-
-    Garbage-collector neutral: each woken task frees its old future (and the
-    task's wake-up callback on it) and makes a new one, so the objects the
-    collector tracks stay level -- provided nothing else holds the old
-    future, hence pop(), and provided the loop's handles (one per woken
-    task, alive until it has run) stay few, hence the batches. Woken all at
-    once from a list kept to the end, 10,000 subscribers left ~27,000 more
-    tracked objects per publish: 39 young collections, and a full pass over
-    every connection's objects (~300 ms at 10,000 connections through
-    uvicorn) every few publishes. Now the broadcast sets off none: through
-    uvicorn at 10,000 connections, with the send loop's fairness yield
-    disabled, 0 young collections per publish (``gc.callbacks``). Between batches
-    the loop also polls for I/O, so a fan-out does not hold up every other
-    connection for its whole length; the tasks still run in the order they
-    subscribed, and the event is queued at every subscriber before the
-    publish returns.
-    """
-    pop = waiting.pop
-    for _ in range(min(WAKE_BATCH, len(waiting))):
-        future = pop()
-        # try, not done() per call nor contextlib.suppress: a cancelled
-        # waiter (it needs no waking) is the rare case.
-        try:  # noqa: SIM105
-            future.set_result(None)
-        except asyncio.InvalidStateError:
-            pass
-    if waiting:
-        waiting[-1].get_loop().call_soon(_wake_batch, waiting)
 
 
 class _NextEvent:
@@ -610,7 +588,7 @@ class _NextEvent:
             if subscription._filter is None or subscription._keep(entry):
                 raise StopIteration(entry.event)  # the value of the await
         state = subscription._state
-        if state is _LIVE:
+        if state is LIVE:
             # Yielding to the task always suspends it: counted for the send loop.
             subscription.suspensions += 1
             future = subscription._future = self._create_future()
