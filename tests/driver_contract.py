@@ -125,8 +125,9 @@ class DriverContract:
     async def test_the_timer_fires_when_the_policy_says_and_not_before(
         self, make_driver: MakeDriver, messages: Messages
     ) -> None:
-        stream = FakeStream(ping_interval=None, send_timeout=None)
+        # Read before the stream reads its start: the timer is due 0.5 s after that.
         started = time.monotonic()
+        stream = FakeStream(ping_interval=None, send_timeout=None)
         with anyio.fail_after(5):
             async with make_driver(stream, messages.receive):
                 await stream.fired.wait()
