@@ -59,7 +59,7 @@ class FanOut:
         self._buffer = buffer
         self._bound = max(buffer, MAX_UNWRITTEN)
         # Parked subscriptions with events to write, in the order they got their
-        # first: a subscription is here (once or more) while it has any.
+        # first: each is here once, exactly while its `_unwritten` is not None.
         self._writes: deque[Subscription] = deque()
         self._writing = False  # writing now (a send may publish again)
         self._scheduled = False  # a batch is due on the loop's next turn
